@@ -1,0 +1,229 @@
+"""The `bellwether` command line.
+
+Exit codes: 0 success; 1 the run or command failed (the message says why); 2 bad usage;
+3 the warehouse is busy (another writer) or missing; 4 the run finished but quarantined rows.
+Prefect and Great Expectations are imported only by the commands that need them, so `--help`
+and `query` start fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401  (sets Prefect's local-mode defaults before Prefect is imported)
+from flows.settings import get_settings
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 1, 2, 3, 4
+
+app = typer.Typer(
+    name="bellwether",
+    help=(
+        "Bellwether: a nightly warehouse of market valuation and sentiment.\n\n"
+        "Start with `bellwether run` (the nightly flow on the bundled synthetic market), then "
+        "`bellwether query \"select * from marts.technicals_daily where ticker = 'SPY' order by trade_date desc limit 5\"`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Off a terminal (cron, CI, a pipe) Rich would wrap tables at 80 columns; logs read better wide.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+class SourceName(str, Enum):
+    sample = "sample"
+    files = "files"
+    live = "live"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _parse_date(value: Optional[str], what: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    from sources.calendar import parse_date
+
+    try:
+        return parse_date(value, what)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+WarehouseOpt = Annotated[
+    Optional[str],
+    typer.Option("--warehouse", "-w", help="DuckDB warehouse file [env BELLWETHER_WAREHOUSE; default warehouse/bellwether.duckdb]"),
+]
+
+
+@app.command()
+def run(
+    source: Annotated[Optional[SourceName], typer.Option(help="sample (synthetic), files (a folder, with --path) or live (Yahoo + CBOE)")] = None,
+    path: Annotated[Optional[str], typer.Option(help="folder for --source files (subfolders prices/, putcall/, options/, fundamentals/, valuation/)")] = None,
+    date: Annotated[Optional[str], typer.Option("--date", help="session to load, YYYY-MM-DD [default: the last completed NYSE session]")] = None,
+    lookback_days: Annotated[Optional[int], typer.Option(min=0, help="sessions before --date fetched again [default 5]")] = None,
+    history_sessions: Annotated[Optional[int], typer.Option(min=0, help="history loaded for tickers new to the warehouse [default 756]")] = None,
+    warehouse: WarehouseOpt = None,
+    universe: Annotated[Optional[str], typer.Option(help="universe CSV [default config/universe.csv]")] = None,
+) -> None:
+    """Run the nightly flow once: ingest, load into raw, build the marts, print a summary."""
+    run_date = _parse_date(date, "--date")
+    settings = get_settings(
+        source=source.value if source else None, path=path, lookback_days=lookback_days,
+        history_sessions=history_sessions, warehouse=warehouse, universe=universe,
+    )
+    from sources.contract import ContractError
+    from sources.registry import SourceUnavailable, make_source
+    from warehouse.connect import WarehouseBusy
+
+    try:  # fail fast, before Prefect starts, on a source that cannot work
+        make_source(settings.source, settings.path, settings.universe)
+    except (ContractError, SourceUnavailable) as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+    from flows.nightly import nightly
+
+    console.print(f"Running the nightly flow on the [bold]{settings.source}[/] source into {settings.warehouse} ...", highlight=False)
+    try:
+        summary = nightly(
+            run_date=run_date, source=settings.source, path=settings.path, lookback_days=settings.lookback_days,
+            history_sessions=settings.history_sessions, warehouse=settings.warehouse, universe=settings.universe,
+        )
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except Exception as exc:  # the flow has recorded the failure in audit.runs
+        _fail(f"nightly run failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    _print_summary(summary)
+    if summary["status"] == "partial":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_summary(summary: dict) -> None:
+    console.rule(f"Bellwether nightly {summary['run_date']} ({summary['source']}): {summary['status']}")
+    if summary.get("message"):
+        console.print(summary["message"], highlight=False)
+    if summary.get("loads"):
+        t = Table(title="Loaded into raw", title_justify="left")
+        for c in ("table", "window", "delivered", "inserted", "updated", "unchanged", "quarantined"):
+            t.add_column(c, justify="left" if c in ("table", "window") else "right")
+        for ld in summary["loads"]:
+            t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("delivered", "inserted", "updated", "unchanged", "rejected")))
+        console.print(t)
+    for line in summary.get("rejects", [])[:10]:
+        console.print(f"[yellow]quarantined[/] {line}", highlight=False)
+    for note in summary.get("notes", [])[:10]:
+        console.print(f"[yellow]note[/] {note}", highlight=False)
+    if summary.get("builds"):
+        t = Table(title="Built", title_justify="left")
+        for c in ("table", "mode", "rows", "rows written"):
+            t.add_column(c, justify="left" if c in ("table", "mode") else "right")
+        for b in summary["builds"]:
+            t.add_row(b["relation"], b["mode"], f"{b['rows']:,}", f"{b['rows_written']:,}")
+        console.print(t)
+    if summary.get("headline"):
+        t = Table(title=f"Technicals on {summary['run_date']} (pct_to_sma_N: the average's distance from the close)", title_justify="left")
+        for c in ("ticker", "close", "1d %", "SMA 50", "to 50 %", "SMA 100", "to 100 %", "SMA 200", "to 200 %"):
+            t.add_column(c, justify="left" if c == "ticker" else "right")
+        f = lambda v, d=2: "" if v is None or v != v else f"{v:,.{d}f}"  # noqa: E731
+        for h in summary["headline"]:
+            t.add_row(h["ticker"], f(h["close"]), f(h["return_1d_pct"]), f(h["sma_50"]), f(h["pct_to_sma_50"]),
+                      f(h["sma_100"]), f(h["pct_to_sma_100"]), f(h["sma_200"]), f(h["pct_to_sma_200"]))
+        console.print(t)
+    if summary.get("warehouse"):
+        console.print(
+            f"Warehouse: {summary['warehouse']}  run id: {summary['run_id']}\n"
+            "Query it: bellwether query \"select * from marts.technicals_daily order by trade_date desc limit 10\"",
+            highlight=False,
+        )
+
+
+@app.command()
+def build(
+    select: Annotated[Optional[list[str]], typer.Option("--select", "-s", help="model to build (repeatable); NAME+ adds everything downstream")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="rebuild incremental models from all history")] = False,
+    since: Annotated[Optional[str], typer.Option(help="recompute incremental models from this date on (YYYY-MM-DD)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Build the staging views and marts from what is in raw (no fetching)."""
+    from transforms.runner import ModelError, build as run_build
+    from warehouse.connect import WarehouseBusy, writer
+
+    settings = get_settings(warehouse=warehouse)
+    since_date = _parse_date(since, "--since")
+    try:
+        with writer(settings.warehouse, holder="bellwether build", wait_s=settings.lock_wait_s) as con:
+            last = con.execute("select max(trade_date) from raw.prices_daily").fetchone()[0] or dt.date.today()
+            results = run_build(con, run_date=last, since=since_date, select=select, full_refresh=full_refresh or since_date is None)
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except ModelError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    t = Table(title="Built", title_justify="left")
+    for c in ("table", "mode", "rows", "rows written", "seconds"):
+        t.add_column(c)
+    for r in results:
+        t.add_row(r.relation, r.mode, f"{r.rows:,}", f"{r.rows_written:,}", f"{r.seconds:.2f}")
+    console.print(t)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run, e.g. \"select * from marts.technicals_daily limit 5\"")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json")] = OutputFormat.table,
+    limit: Annotated[int, typer.Option(help="rows shown in table format (csv and json print all)")] = 50,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run a read-only SQL query against the warehouse."""
+    import duckdb
+
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
+
+    settings = get_settings(warehouse=warehouse)
+    try:
+        with reader(settings.warehouse) as con:
+            frame = con.execute(sql).fetchdf()
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except duckdb.Error as exc:
+        _fail(str(exc), EXIT_FAILED)
+    if format == OutputFormat.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    elif format == OutputFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+    else:
+        t = Table(show_lines=False)
+        for c in frame.columns:
+            t.add_column(str(c), justify="right" if frame[c].dtype.kind in "iuf" else "left")
+        for row in frame.head(limit).itertuples(index=False):
+            t.add_row(*("" if v is None or (isinstance(v, float) and v != v) else (f"{v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)) for v in row))
+        console.print(t)
+        if len(frame) > limit:
+            console.print(f"({len(frame):,} rows; showing {limit}: use --limit or --format csv)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

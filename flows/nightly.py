@@ -1,0 +1,111 @@
+"""The nightly flow: ingest every dataset, load it into `raw`, build the marts, report.
+
+Schedule: weekdays at 18:30 America/New_York (cron `30 18 * * 1-5`), after the close; it runs
+the last completed NYSE session. Run it by hand with `bellwether run`.
+
+Parameters:
+- run_date: the session to load (default: the last completed session at start time). A date
+  the market was closed is logged and the run ends successfully without loading anything.
+- source: `sample` (synthetic market), `files` (a folder, with `path`) or `live`.
+- path: the folder for the files source.
+- lookback_days: sessions before run_date fetched again (providers restate recent days).
+- history_sessions: sessions of history fetched for a ticker or dataset the warehouse lacks.
+- warehouse: the DuckDB target (default BELLWETHER_WAREHOUSE or warehouse/bellwether.duckdb).
+- universe: the universe CSV.
+
+Writes: raw.prices_daily, raw.putcall_daily, raw.fundamentals_quarterly, raw.option_quotes,
+raw.valuation_snapshots, raw.universe; audit.runs, audit.load_batches, audit.quarantine;
+the staging views and marts.technicals_daily. Publishes a markdown artifact `nightly-summary`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from flows import tasks
+from flows.settings import get_settings
+from sources import calendar
+from sources.contract import describe_rejects
+from transforms.plan import earliest_change
+from transforms.summary import summary_markdown
+from warehouse.audit import FAILED, PARTIAL, SUCCEEDED, new_run_id
+from warehouse.connect import run_lock
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@flow(name="nightly", validate_parameters=True)
+def nightly(
+    run_date: dt.date | None = None,
+    source: str | None = None,
+    path: str | None = None,
+    lookback_days: int | None = None,
+    history_sessions: int | None = None,
+    warehouse: str | None = None,
+    universe: str | None = None,
+) -> dict:
+    settings = get_settings(
+        source=source, path=path, lookback_days=lookback_days, history_sessions=history_sessions,
+        warehouse=warehouse, universe=universe,
+    )
+    logger = get_run_logger()
+    started_at = _utc_now()
+    day = run_date or calendar.last_completed_session(started_at)
+    run_id = str(flow_run.id) if flow_run.id else new_run_id("nightly", started_at)
+    base = {"run_id": run_id, "run_date": str(day), "source": settings.source}
+    if not calendar.is_session(day):
+        message = f"the NYSE was closed on {day}: nothing to load"
+        logger.info(message)
+        return base | {"status": SUCCEEDED, "message": message, "loads": [], "builds": []}
+
+    parameters = {
+        "run_date": str(day), "source": settings.source, "path": settings.path,
+        "lookback_days": settings.lookback_days, "history_sessions": settings.history_sessions,
+        "universe": settings.universe,
+    }
+    loads, rejects, notes, rows_by_table = [], [], [], {}
+    with run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
+        tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
+        try:
+            universe_frame = tasks.load_universe_table(settings.warehouse, settings.universe, run_id=run_id, loaded_at=started_at)
+            windows = tasks.plan_nightly(
+                settings.warehouse, run_date=day, tickers=tuple(universe_frame["ticker"]),
+                lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
+            )
+            for window in windows:
+                batch = tasks.fetch(settings.source, settings.path, settings.universe, window)
+                result = tasks.load_batch(settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window)
+                loads.append({
+                    "table": result.table, "window": f"{window.start}..{window.end}", "delivered": result.delivered,
+                    "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
+                    "rejected": result.rejected,
+                })
+                rows_by_table[result.table] = rows_by_table.get(result.table, 0) + result.written
+                rejects += describe_rejects(batch.rejects, limit=5)
+                notes += [f"{window.dataset}: {n}" for n in batch.notes]
+            builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows))
+            for b in builds:
+                if b.mode != "view":
+                    rows_by_table[b.relation] = b.rows_written
+            top = tasks.headline(settings.warehouse, run_date=day)
+        except Exception as exc:
+            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=rows_by_table, message=f"{type(exc).__name__}: {exc}")
+            raise
+        quarantined = sum(ld["rejected"] for ld in loads)
+        status = PARTIAL if quarantined else SUCCEEDED
+        message = f"{quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}" if quarantined else None
+        tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=rows_by_table, message=message)
+
+    summary = base | {
+        "status": status, "message": message, "warehouse": settings.warehouse, "loads": loads,
+        "rejects": rejects, "notes": notes, "headline": top,
+        "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
+    }
+    create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")
+    return summary

@@ -1,0 +1,98 @@
+"""Prefect tasks: each is one call into sources/, warehouse/ or transforms/ plus a log line.
+
+Tasks pass DataFrames and connections' targets (paths), never live connections, and opt out of
+Prefect's input caching (their inputs are frames and source objects, and every night is new).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from sources import registry
+from sources.base import load_universe
+from sources.contract import Batch, describe_rejects
+from transforms import plan as plans
+from transforms import runner, summary
+from warehouse import audit, load
+from warehouse.connect import writer
+
+TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
+
+
+@task(name="start-run", **TASK_OPTS)
+def start_run(warehouse: str, *, run_id: str, flow: str, parameters: dict, started_at: dt.datetime) -> None:
+    with writer(warehouse) as con:
+        audit.start_run(con, run_id=run_id, flow=flow, parameters=parameters, started_at=started_at)
+    get_run_logger().info("run %s started (%s)", run_id, parameters)
+
+
+@task(name="finish-run", **TASK_OPTS)
+def finish_run(warehouse: str, *, run_id: str, status: str, ended_at: dt.datetime, rows_by_table: dict, message: str | None) -> None:
+    with writer(warehouse) as con:
+        audit.finish_run(con, run_id=run_id, status=status, ended_at=ended_at, rows_by_table=rows_by_table, message=message)
+    get_run_logger().info("run %s %s%s", run_id, status, f": {message}" if message else "")
+
+
+@task(name="load-universe", **TASK_OPTS)
+def load_universe_table(warehouse: str, universe_path: str, *, run_id: str, loaded_at: dt.datetime) -> pd.DataFrame:
+    universe = load_universe(universe_path)
+    with writer(warehouse) as con:
+        result = load.load_universe(con, universe, source=universe_path, run_id=run_id, loaded_at=loaded_at)
+    get_run_logger().info("universe: %d tickers (%d new, %d changed, %d removed)", len(universe), result.inserted, result.updated, result.removed)
+    return universe
+
+
+@task(name="plan-nightly", **TASK_OPTS)
+def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...], lookback_sessions: int, history_sessions: int) -> list[plans.DatasetWindow]:
+    with writer(warehouse) as con:
+        result = plans.plan_nightly(con, run_date=run_date, tickers=tickers, lookback_sessions=lookback_sessions, history_sessions=history_sessions)
+    for p in result:
+        get_run_logger().info(
+            "plan: %s %s..%s for %s%s", p.dataset, p.start, p.end,
+            "all tickers" if p.tickers is None else f"{len(p.tickers)} ticker(s)",
+            " (first history)" if p.first_history else "",
+        )
+    return result
+
+
+@task(name="fetch", **TASK_OPTS)
+def fetch(source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow) -> Batch:
+    source = registry.make_source(source_name, source_path, universe_path)
+    batch = registry.fetch(source, window.dataset, window.tickers, window.start, window.end)
+    logger = get_run_logger()
+    logger.info("fetched %s %s..%s from %s: %d rows, %d refused", window.dataset, window.start, window.end, source_name, batch.rows, len(batch.rejects))
+    for note in batch.notes:
+        logger.warning("%s: %s", window.dataset, note)
+    return batch
+
+
+@task(name="load", **TASK_OPTS)
+def load_batch(warehouse: str, batch: Batch, *, source: str, run_id: str, loaded_at: dt.datetime, window: plans.DatasetWindow) -> load.LoadResult:
+    with writer(warehouse) as con:
+        result = load.load_batch(con, batch, source=source, run_id=run_id, loaded_at=loaded_at, window=(window.start, window.end))
+    logger = get_run_logger()
+    logger.info("loaded %s: %d inserted, %d updated, %d unchanged, %d quarantined", result.table, result.inserted, result.updated, result.unchanged, result.rejected)
+    for line in describe_rejects(batch.rejects):
+        logger.warning("quarantined %s", line)
+    return result
+
+
+@task(name="build-marts", **TASK_OPTS)
+def build_marts(warehouse: str, *, run_date: dt.date, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False) -> list[runner.BuildResult]:
+    with writer(warehouse) as con:
+        results = runner.build(con, run_date=run_date, since=since, select=select, full_refresh=full_refresh)
+    for r in results:
+        get_run_logger().info("built %s (%s): %d rows, %d written in %.2f s", r.relation, r.mode, r.rows, r.rows_written, r.seconds)
+    return results
+
+
+@task(name="headline", **TASK_OPTS)
+def headline(warehouse: str, *, run_date: dt.date) -> list[dict]:
+    with writer(warehouse) as con:
+        frame = summary.headline(con, run_date)
+    get_run_logger().info("headline: %d rows for %s", len(frame), run_date)
+    return frame.to_dict(orient="records")

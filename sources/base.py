@@ -1,0 +1,100 @@
+"""The source interface and the universe file.
+
+A source is an object with one method per dataset. Each takes explicit tickers and dates and
+returns a `Batch` in the raw contract (see `sources.contract`). No Prefect and no DuckDB here.
+
+Date arguments are inclusive windows:
+- `prices(tickers, start, end)`: sessions with trade_date in [start, end];
+- `option_quotes` / `valuation_snapshots(tickers, start, end)`: snapshots taken on dates in
+  [start, end] (a live provider can only serve today's, start == end == the run date);
+- `fundamentals(tickers, start, end)`: quarters whose figures were published (report_date) in
+  [start, end], as known on `end`;
+- `putcall(start, end)`: market-wide ratios with trade_date in [start, end].
+`tickers=None` means every ticker the source has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from sources.contract import Batch, ContractError
+
+COHORTS = ("ai", "non_ai")
+ROLES = (
+    "stock",
+    "index_proxy",
+    "sector_proxy",
+    "volatility",
+    "treasury",
+    "high_yield",
+    "investment_grade",
+)
+UNIVERSE_COLUMNS = ("ticker", "name", "sector", "cohort", "role")
+DEFAULT_UNIVERSE = Path(__file__).resolve().parent.parent / "config" / "universe.csv"
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+
+    def prices(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch: ...
+
+    def option_quotes(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch: ...
+
+    def valuation_snapshots(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch: ...
+
+    def fundamentals(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch: ...
+
+    def putcall(self, start: dt.date, end: dt.date) -> Batch: ...
+
+
+def ticker_from_stem(raw: str) -> str:
+    """A file name's ticker in Yahoo's spelling: upper case, `_` and `.` read as `-` (BRK_B -> BRK-B)."""
+    t = str(raw).strip().upper()
+    if not t:
+        raise ValueError("empty ticker")
+    head, rest = t[:1], t[1:]
+    return head + rest.replace("_", "-").replace(".", "-")
+
+
+def load_universe(path: Path | str | None = None) -> pd.DataFrame:
+    """Read and validate the universe file users edit (ticker, name, sector, cohort, role)."""
+    path = Path(path) if path else DEFAULT_UNIVERSE
+    if not path.exists():
+        raise ContractError(f"universe file {path} does not exist")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ContractError(f"universe file {path}: cannot be read as CSV ({exc})") from None
+    frame.columns = [c.strip().lower() for c in frame.columns]
+    missing = [c for c in UNIVERSE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ContractError(f"universe file {path}: missing column(s) {', '.join(missing)}")
+    frame = frame[list(UNIVERSE_COLUMNS)].copy()
+    for c in UNIVERSE_COLUMNS:
+        frame[c] = frame[c].astype(str).str.strip()
+    problems = []
+    for i, row in frame.iterrows():
+        line = i + 2
+        if not row.ticker:
+            problems.append(f"line {line}: ticker is empty")
+            continue
+        frame.at[i, "ticker"] = row.ticker.upper()
+        if row.cohort and row.cohort not in COHORTS:
+            problems.append(f"line {line} ({row.ticker}): cohort {row.cohort!r} is not one of {', '.join(COHORTS)}")
+        if row.role not in ROLES:
+            problems.append(f"line {line} ({row.ticker}): role {row.role!r} is not one of {', '.join(ROLES)}")
+        if row.role == "stock" and not row.cohort:
+            problems.append(f"line {line} ({row.ticker}): a stock needs a cohort ({' or '.join(COHORTS)})")
+    dup = frame["ticker"][frame["ticker"].duplicated()].tolist()
+    if dup:
+        problems.append(f"ticker(s) listed twice: {', '.join(sorted(set(dup)))}")
+    if problems:
+        raise ContractError(f"universe file {path}: " + "; ".join(problems))
+    frame["cohort"] = frame["cohort"].replace("", None)
+    return frame.reset_index(drop=True)

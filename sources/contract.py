@@ -1,0 +1,405 @@
+"""The raw contract: what every source adapter returns, dataset by dataset.
+
+A source hands back a `Batch`: a DataFrame with exactly the contract's columns and types,
+plus the rows it could not accept (`rejects`), each with where it came from (file and line,
+or ticker), the reason and the original values. `conform()` is the one place that turns an
+adapter's loosely typed frame into that shape, so every source rejects bad rows the same way
+and no row disappears without a trace.
+
+Adapters may add two private columns that `conform()` consumes: `_source_ref` (a file path or
+a ticker) and `_line` (the 1-based line number in that file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+# Column types, as DuckDB names them. `conform()` coerces to the pandas equivalents.
+STRING, DATE, DOUBLE, BIGINT, TIMESTAMPTZ = "VARCHAR", "DATE", "DOUBLE", "BIGINT", "TIMESTAMPTZ"
+
+LINEAGE_COLUMNS = ("source", "run_id", "loaded_at")
+REJECT_COLUMNS = ("dataset", "source_ref", "line", "ticker", "key", "reason", "row_json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str                      # raw table name
+    columns: Mapping[str, str]     # column -> DuckDB type, in table order (lineage excluded)
+    key: tuple[str, ...]
+    required: tuple[str, ...]      # must be present and not null on every row
+    date_column: str               # the column a load window is expressed in
+    snapshot_only: bool = False    # providers serve it only "as of now"
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c not in self.key)
+
+
+PRICES = Dataset(
+    name="prices_daily",
+    columns={
+        "ticker": STRING,
+        "trade_date": DATE,
+        "open": DOUBLE,
+        "high": DOUBLE,
+        "low": DOUBLE,
+        "close": DOUBLE,
+        "adj_close": DOUBLE,
+        "volume": BIGINT,
+        "dividend": DOUBLE,
+        "split_ratio": DOUBLE,
+    },
+    key=("ticker", "trade_date"),
+    required=("ticker", "trade_date", "close", "adj_close", "dividend", "split_ratio"),
+    date_column="trade_date",
+)
+
+OPTION_QUOTES = Dataset(
+    name="option_quotes",
+    columns={
+        "snapshot_date": DATE,
+        "ticker": STRING,
+        "contract_symbol": STRING,
+        "option_type": STRING,
+        "expiration_date": DATE,
+        "strike": DOUBLE,
+        "last_price": DOUBLE,
+        "bid": DOUBLE,
+        "ask": DOUBLE,
+        "volume": BIGINT,
+        "open_interest": BIGINT,
+        "implied_volatility": DOUBLE,
+        "last_trade_at": TIMESTAMPTZ,
+        "snapshot_at": TIMESTAMPTZ,
+    },
+    key=("snapshot_date", "contract_symbol"),
+    required=("snapshot_date", "ticker", "contract_symbol", "option_type", "expiration_date", "strike"),
+    date_column="snapshot_date",
+    snapshot_only=True,
+)
+
+PUTCALL = Dataset(
+    name="putcall_daily",
+    columns={
+        "trade_date": DATE,
+        "scope": STRING,
+        "call_volume": BIGINT,
+        "put_volume": BIGINT,
+        "ratio": DOUBLE,
+    },
+    key=("trade_date", "scope"),
+    required=("trade_date", "scope", "ratio"),
+    date_column="trade_date",
+)
+
+FUNDAMENTALS = Dataset(
+    name="fundamentals_quarterly",
+    columns={
+        "ticker": STRING,
+        "period_end": DATE,
+        "report_date": DATE,
+        "fiscal_period": STRING,
+        "revenue": DOUBLE,
+        "cost_of_revenue": DOUBLE,
+        "gross_profit": DOUBLE,
+        "operating_income": DOUBLE,
+        "net_income": DOUBLE,
+        "diluted_eps": DOUBLE,
+        "diluted_shares": DOUBLE,
+    },
+    key=("ticker", "period_end", "report_date"),
+    required=("ticker", "period_end", "report_date"),
+    date_column="report_date",
+)
+
+VALUATION = Dataset(
+    name="valuation_snapshots",
+    columns={
+        "snapshot_date": DATE,
+        "ticker": STRING,
+        "market_cap": DOUBLE,
+        "shares_outstanding": DOUBLE,
+        "forward_eps": DOUBLE,
+        "trailing_eps": DOUBLE,
+        "forward_pe": DOUBLE,
+        "trailing_pe": DOUBLE,
+        "price_to_sales_ttm": DOUBLE,
+        "sector": STRING,
+        "industry": STRING,
+    },
+    key=("snapshot_date", "ticker"),
+    required=("snapshot_date", "ticker"),
+    date_column="snapshot_date",
+    snapshot_only=True,
+)
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in (PRICES, OPTION_QUOTES, PUTCALL, FUNDAMENTALS, VALUATION)}
+PUTCALL_SCOPES = ("total", "equity", "index", "vix", "spx", "etp")
+OPTION_TYPES = ("call", "put")
+
+
+class ContractError(ValueError):
+    """A whole input cannot be read: a missing column, an unreadable file, an unknown layout."""
+
+
+@dataclasses.dataclass
+class Batch:
+    """One dataset's rows from one source for one request, and the rows it refused."""
+
+    dataset: Dataset
+    frame: pd.DataFrame
+    rejects: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_rejects())
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def concat(self, other: "Batch") -> "Batch":
+        if other.dataset.name != self.dataset.name:
+            raise ValueError("cannot combine batches of different datasets")
+        return Batch(
+            dataset=self.dataset,
+            frame=pd.concat([self.frame, other.frame], ignore_index=True) if len(other.frame) else self.frame,
+            rejects=pd.concat([self.rejects, other.rejects], ignore_index=True)
+            if len(other.rejects)
+            else self.rejects,
+            notes=self.notes + other.notes,
+        )
+
+
+_EMPTY_DTYPES = {STRING: "str", DATE: "datetime64[ns]", DOUBLE: "float64", BIGINT: "Int64", TIMESTAMPTZ: "datetime64[ns, UTC]"}
+
+
+def empty_frame(dataset: Dataset) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=_EMPTY_DTYPES[t]) for c, t in dataset.columns.items()})
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dataset": pd.Series([], dtype=object),
+            "source_ref": pd.Series([], dtype=object),
+            "line": pd.Series([], dtype="Int64"),
+            "ticker": pd.Series([], dtype=object),
+            "key": pd.Series([], dtype=object),
+            "reason": pd.Series([], dtype=object),
+            "row_json": pd.Series([], dtype=object),
+        }
+    )
+
+
+def empty_batch(dataset: Dataset, notes: Iterable[str] = ()) -> Batch:
+    return Batch(dataset=dataset, frame=empty_frame(dataset), notes=list(notes))
+
+
+def _json_value(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, (pd.Timestamp, dt.datetime)):
+        if v.tzinfo is None and v.hour == v.minute == v.second == v.microsecond == 0:
+            return v.date().isoformat()
+        return v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if v is pd.NaT or (not isinstance(v, (str, bytes)) and pd.isna(v)):
+        return None
+    return v if isinstance(v, (int, float, str, bool)) else str(v)
+
+
+def row_json(row: Mapping) -> str:
+    return json.dumps({str(k): _json_value(v) for k, v in row.items()}, sort_keys=True)
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def _clean_number_text(series: pd.Series) -> pd.Series:
+    if not _is_text(series):
+        return series
+    return series.astype("string").str.replace(",", "", regex=False).str.strip()
+
+
+def _coerce(series: pd.Series, kind: str) -> pd.Series:
+    """Coerce a column; unparseable values become NA (the caller compares to find them)."""
+    if kind == STRING:
+        text = (series if pd.api.types.is_string_dtype(series.dtype) else series.astype("str")).str.strip()
+        return text.where(text != "")
+    if kind == DATE:
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            parsed = series.dt.tz_localize(None)
+        elif pd.api.types.is_datetime64_any_dtype(series.dtype):
+            parsed = series
+        else:
+            parsed = _parse_dates_as_written(series)
+        return parsed.dt.normalize().astype("datetime64[ns]")
+    if kind == TIMESTAMPTZ:
+        parsed = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
+        return parsed.astype("datetime64[ns, UTC]")
+    if kind == DOUBLE:
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            return series.astype("float64")
+        return pd.to_numeric(_clean_number_text(series), errors="coerce").astype("float64")
+    if kind == BIGINT:
+        num = pd.to_numeric(_clean_number_text(series), errors="coerce").astype("float64")
+        # A volume of 1234.0 is fine; 1234.5 is not a count.
+        num = num.mask(num.notna() & (num != num.round()))
+        return num.round().astype("Int64")
+    raise ValueError(f"unknown column type {kind}")
+
+
+def _parse_dates_as_written(series: pd.Series) -> pd.Series:
+    """Calendar dates as written: `2025-01-27 00:00:00-05:00` is the 27th, whatever its zone."""
+    text = series.astype("str").str.strip()
+    iso = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+    if iso.any():
+        out[iso] = pd.to_datetime(text[iso].str[:10], errors="coerce", format="%Y-%m-%d")
+    rest = ~iso & text.notna() & (text != "")
+    if rest.any():
+        try:
+            other = pd.to_datetime(text[rest], errors="coerce", format="mixed")
+        except ValueError:  # mixed time zones
+            other = pd.to_datetime(text[rest], errors="coerce", format="mixed", utc=True)
+        if isinstance(other.dtype, pd.DatetimeTZDtype):
+            other = other.dt.tz_localize(None)
+        out[rest] = other
+    return out
+
+
+def _given(raw: pd.Series, kind: str) -> pd.Series:
+    """Where the input holds a value at all (blank strings and NaN spellings are absent)."""
+    if not _is_text(raw):
+        return raw.notna()
+    text = (raw if pd.api.types.is_string_dtype(raw.dtype) else raw.astype("str")).str.strip()
+    given = text.notna() & (text != "")
+    if kind in (DOUBLE, BIGINT):
+        given &= ~text.str.lower().isin(["nan", "none", "null", "n/a", "-"]).fillna(False)
+    return given.fillna(False).astype(bool)
+
+
+def _typed(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    return pd.DataFrame({c: _coerce(frame[c], t) for c, t in dataset.columns.items()})
+
+
+def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> Batch:
+    """Cast an adapter's frame to the contract, rejecting (never dropping) rows it cannot use.
+
+    Rejected: a value that does not parse as its column's type, a missing required value, a
+    NaN or infinite number, and every row of a key that appears more than once with differing
+    values (exact repeats collapse to one row, and a note says so).
+    """
+    missing = [c for c in dataset.required if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{default_ref or dataset.name}: missing required column(s) {', '.join(missing)} "
+            f"for {dataset.name}"
+        )
+    frame = frame.reset_index(drop=True)
+    refs = frame["_source_ref"] if "_source_ref" in frame else pd.Series(default_ref, index=frame.index)
+    lines = frame["_line"] if "_line" in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    original = frame.drop(columns=[c for c in ("_source_ref", "_line") if c in frame.columns])
+    for c, kind in dataset.columns.items():
+        if c not in original.columns:
+            original[c] = empty_frame(dataset)[c].reindex(original.index)
+    typed = _typed(original, dataset)
+
+    reasons = pd.Series("", index=frame.index, dtype=object)
+
+    def flag(mask: pd.Series, text: str) -> None:
+        mask = mask.fillna(False).astype(bool)
+        reasons[mask] = reasons[mask].map(lambda r: f"{r}; {text}" if r else text)
+
+    for c, kind in dataset.columns.items():
+        bad = _given(original[c], kind) & typed[c].isna()
+        if bad.any():
+            flag(bad, f"{c}: cannot read {kind.lower()} from value")
+        if kind == DOUBLE:
+            inf = pd.Series(np.isinf(typed[c].to_numpy()), index=typed.index)
+            if inf.any():
+                flag(inf, f"{c} is infinite")
+    for c in dataset.required:
+        missing_value = typed[c].isna() & (reasons == "")
+        if missing_value.any():
+            flag(missing_value, f"{c} is missing")
+
+    ok = reasons == ""
+    # Exact repeats collapse; conflicting repeats are all refused.
+    notes: list[str] = []
+    key = list(dataset.key)
+    candidates = typed[ok]
+    dup_mask = candidates.duplicated(subset=key, keep=False)
+    if dup_mask.any():
+        dups = candidates[dup_mask]
+        exact = dups.duplicated(keep="first")
+        n_exact = int(exact.sum())
+        if n_exact:
+            notes.append(f"{dataset.name}: {n_exact} exact repeated row(s) collapsed")
+            exact_idx = exact[exact].index
+            ok[exact_idx] = False  # not refused: identical to a kept row
+            reasons[exact_idx] = "__repeat__"
+        remaining = candidates.loc[dup_mask & ok[candidates.index]]
+        conflict = remaining.duplicated(subset=key, keep=False)
+        conflict_idx = conflict[conflict].index
+        if len(conflict_idx):
+            first_lines = {}
+            for i in conflict_idx:
+                k = tuple(remaining.loc[i, key])
+                first_lines.setdefault(k, []).append(i)
+            for k, idxs in first_lines.items():
+                where = ", ".join(
+                    f"line {lines[j]}" if not pd.isna(lines[j]) else f"row {j + 1}" for j in idxs
+                )
+                for j in idxs:
+                    reasons[j] = f"duplicate key {dict(zip(key, map(_json_value, k)))} with differing values ({where})"
+            ok[conflict_idx] = False
+
+    good = typed[ok].reset_index(drop=True)
+    refused = ~ok & (reasons != "__repeat__")
+    rejects = empty_rejects()
+    if refused.any():
+        idx = refused[refused].index
+        rejects = pd.DataFrame(
+            {
+                "dataset": dataset.name,
+                "source_ref": refs[idx].astype(object).values,
+                "line": pd.array(lines[idx].values, dtype="Int64"),
+                "ticker": [
+                    _json_value(original.loc[i, "ticker"]) if "ticker" in original else None for i in idx
+                ],
+                "key": [
+                    json.dumps({k: _json_value(original.loc[i, k]) for k in dataset.key}, sort_keys=True)
+                    for i in idx
+                ],
+                "reason": reasons[idx].values,
+                "row_json": [row_json(original.loc[i].to_dict()) for i in idx],
+            }
+        )
+    return Batch(dataset=dataset, frame=good, rejects=rejects, notes=notes)
+
+
+def describe_rejects(rejects: pd.DataFrame, limit: int = 5) -> list[str]:
+    """Human-readable lines naming the file/line or ticker and the reason."""
+    out = []
+    for r in rejects.head(limit).itertuples(index=False):
+        where = r.source_ref or r.dataset
+        if not pd.isna(r.line):
+            where = f"{where}:{int(r.line)}"
+        out.append(f"{where}: {r.reason}")
+    if len(rejects) > limit:
+        out.append(f"... and {len(rejects) - limit} more")
+    return out

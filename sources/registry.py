@@ -1,0 +1,51 @@
+"""Turning a source name (and folder) into a source object."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from sources.base import Source, load_universe
+from sources.contract import ContractError
+
+SOURCE_NAMES = ("sample", "files", "live")
+
+
+class SourceUnavailable(RuntimeError):
+    """The named source cannot be used here (yet), with the reason."""
+
+
+@lru_cache(maxsize=8)
+def make_source(name: str, path: str | None = None, universe_path: str | None = None) -> Source:
+    """A source object; cached so that the tasks of one run share a sample market or a folder scan."""
+    if name == "sample":
+        from sources.sample import SampleSource
+
+        return SampleSource(universe=load_universe(universe_path))
+    if name == "files":
+        if not path:
+            raise ContractError("the files source needs a folder: pass --path DIR")
+        from sources.files import FilesSource
+
+        return FilesSource(Path(path))
+    if name == "live":
+        raise SourceUnavailable(
+            "the live sources (Yahoo Finance through yfinance, and CBOE) are not available in this "
+            "version yet; use --source sample, or --source files --path DIR with your own exports"
+        )
+    raise ContractError(f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}")
+
+
+def fetch(source: Source, dataset: str, tickers, start, end):
+    """One dataset's batch from a source for an inclusive date window."""
+    if dataset == "putcall_daily":
+        return source.putcall(start, end)
+    method = {
+        "prices_daily": source.prices,
+        "option_quotes": source.option_quotes,
+        "valuation_snapshots": source.valuation_snapshots,
+        "fundamentals_quarterly": source.fundamentals,
+    }.get(dataset)
+    if method is None:
+        raise ContractError(f"unknown dataset {dataset!r}")
+    return method(tickers, start, end)

@@ -1,0 +1,13 @@
+-- universe
+-- Grain: one row per ticker in the universe file (config/universe.csv by default).
+-- Layer: raw reference table, replaced whole from the file users edit on every run.
+create table if not exists raw.universe (
+    ticker varchar not null primary key,
+    name varchar not null,
+    sector varchar not null,
+    cohort varchar,
+    role varchar not null,
+    source varchar not null,
+    run_id varchar not null,
+    loaded_at timestamptz not null
+);

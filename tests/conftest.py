@@ -1,0 +1,65 @@
+"""Shared fixtures: temp warehouses, the real data folder, and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Prefect's local mode on a machine without network (set before anything imports Prefect).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+# Tests never read a developer's .env or BELLWETHER_* settings.
+for key in [k for k in os.environ if k.startswith("BELLWETHER_")]:
+    del os.environ[key]
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real data folder {REAL_DATA} is absent")
+    return REAL_DATA
+
+
+@pytest.fixture
+def warehouse_path(tmp_path) -> Path:
+    return tmp_path / "bellwether.duckdb"
+
+
+@pytest.fixture
+def con(tmp_path):
+    """A fresh file warehouse with the schema applied (real DuckDB, never mocked)."""
+    from warehouse.connect import writer
+
+    with writer(tmp_path / "unit.duckdb", holder="pytest") as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the whole session (starting one costs ~15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict:
+    """Environment for running the `bellwether` CLI in a subprocess."""
+    env = dict(os.environ)
+    env["BELLWETHER_WAREHOUSE"] = str(tmp_path / "cli.duckdb")
+    env["PREFECT_HOME"] = str(ROOT / "warehouse" / ".prefect-tests")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def bellwether_cmd() -> list[str]:
+    return [sys.executable, "-m", "flows.cli"]

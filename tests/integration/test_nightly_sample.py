@@ -1,0 +1,74 @@
+"""The nightly flow end to end on the sample source, in Prefect's local mode."""
+
+import datetime as dt
+
+import pytest
+
+from flows.nightly import nightly
+from tests.integration.conftest import fetch, scalar, snapshot
+from transforms.runner import build
+from warehouse.connect import writer
+
+SELLOFF = dt.date(2025, 1, 27)
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nightly") / "bellwether.duckdb"
+    summary = nightly(run_date=SELLOFF, source="sample", warehouse=str(path), history_sessions=260)
+    return path, summary
+
+
+def test_first_night_loads_history_and_builds_technicals(first_night):
+    path, summary = first_night
+    assert summary["status"] == "succeeded"
+    loads = {ld["table"]: ld for ld in summary["loads"] if ld["inserted"]}
+    assert set(loads) >= {"raw.prices_daily", "raw.putcall_daily", "raw.option_quotes", "raw.valuation_snapshots", "raw.fundamentals_quarterly"}
+    # 24 universe tickers x 261 sessions (the run date and 260 before it).
+    assert scalar(path, "select count(*) from raw.prices_daily") == 24 * 261
+    assert scalar(path, "select min(trade_date) from raw.prices_daily") == dt.date(2024, 1, 17)
+    assert scalar(path, "select count(*) from raw.prices_daily where trade_date = '2025-01-09'") == 0  # market closed
+    assert scalar(path, "select count(distinct source) from raw.prices_daily") == 1
+    assert scalar(path, "select any_value(source) from raw.option_quotes") == "sample"
+    # The moving averages exist on the run date (200-DMA needs 200 sessions of history).
+    row = fetch(path, "select close, sma_50, sma_200, pct_to_sma_50 from marts.technicals_daily where ticker = 'SPY' and trade_date = ?", [SELLOFF])[0]
+    assert all(v is not None for v in row)
+    assert row[3] == pytest.approx(100 * (row[1] / row[0] - 1))
+    # The synthetic AI-led selloff shows in the mart.
+    nvda = scalar(path, "select return_1d_pct from marts.technicals_daily where ticker = 'NVDA' and trade_date = ?", [SELLOFF])
+    assert nvda < -10
+    run = fetch(path, "select status, flow, rows_by_table::varchar from audit.runs")
+    assert len(run) == 1 and run[0][:2] == ("succeeded", "nightly") and "raw.prices_daily" in run[0][2]
+    headline = {h["ticker"] for h in summary["headline"]}
+    assert {"SPY", "QQQ", "XLK"} <= headline
+
+
+def test_running_the_same_night_again_leaves_identical_tables(first_night):
+    path, _ = first_night
+    before = snapshot(path)
+    summary = nightly(run_date=SELLOFF, source="sample", warehouse=str(path), history_sessions=260)
+    assert summary["status"] == "succeeded"
+    assert all(ld["inserted"] == 0 and ld["updated"] == 0 for ld in summary["loads"])
+    assert snapshot(path) == before
+    assert [r[0] for r in fetch(path, "select status from audit.runs order by started_at")] == ["succeeded", "succeeded"]
+
+
+def test_next_night_is_incremental_and_equals_a_full_build(first_night, tmp_path):
+    path, _ = first_night
+    summary = nightly(run_date=dt.date(2025, 1, 28), source="sample", warehouse=str(path))
+    tech = next(b for b in summary["builds"] if b["relation"] == "marts.technicals_daily")
+    assert tech["mode"] == "incremental"
+    prices = next(ld for ld in summary["loads"] if ld["table"] == "raw.prices_daily")
+    assert prices["window"] == "2025-01-21..2025-01-28" and prices["inserted"] == 24
+    incremental = snapshot(path, ["marts.technicals_daily"])
+    with writer(path) as con:
+        build(con, run_date=dt.date(2025, 1, 28), full_refresh=True)
+    assert snapshot(path, ["marts.technicals_daily"]) == incremental
+
+
+def test_a_closed_market_day_loads_nothing(tmp_path):
+    path = tmp_path / "w.duckdb"
+    summary = nightly(run_date=dt.date(2025, 1, 9), source="sample", warehouse=str(path))
+    assert summary["status"] == "succeeded"
+    assert "closed on 2025-01-09" in summary["message"]
+    assert not path.exists()

@@ -1,0 +1,86 @@
+"""Loads are bulk, keyed (idempotent), atomic, and never lose a refused row."""
+
+import datetime as dt
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from sources.contract import PRICES, Batch, conform
+from warehouse.load import load_batch
+
+T1 = dt.datetime(2025, 1, 27, 23, 30, tzinfo=dt.UTC)
+T2 = dt.datetime(2025, 1, 28, 23, 30, tzinfo=dt.UTC)
+
+
+def prices(rows):
+    f = pd.DataFrame(rows, columns=["ticker", "trade_date", "close"])
+    f["adj_close"] = f["close"]
+    f["dividend"] = 0.0
+    f["split_ratio"] = 1.0
+    f["volume"] = 100
+    return f
+
+
+def table(con, name="raw.prices_daily"):
+    return con.execute(f"select * from {name} order by all").fetchall()
+
+
+def test_loading_the_same_batch_twice_leaves_identical_tables(con):
+    b = conform(PRICES, prices([("NVDA", "2025-01-24", 142.62), ("NVDA", "2025-01-27", 118.42)]))
+    r1 = load_batch(con, b, source="sample", run_id="r1", loaded_at=T1)
+    before = table(con)
+    r2 = load_batch(con, b, source="sample", run_id="r2", loaded_at=T2)
+    assert (r1.inserted, r1.updated, r1.unchanged) == (2, 0, 0)
+    assert (r2.inserted, r2.updated, r2.unchanged) == (0, 0, 2)
+    assert table(con) == before  # lineage included: an unchanged row keeps its run_id and loaded_at
+
+
+def test_a_restated_value_replaces_the_row_and_its_lineage(con):
+    load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-27", 118.0)])), source="sample", run_id="r1", loaded_at=T1)
+    r = load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-27", 118.42), ("NVDA", "2025-01-28", 128.99)])), source="sample", run_id="r2", loaded_at=T2)
+    assert (r.inserted, r.updated, r.unchanged) == (1, 1, 0)
+    rows = con.execute("select trade_date, close, run_id from raw.prices_daily order by trade_date").fetchall()
+    assert rows == [(dt.date(2025, 1, 27), 118.42, "r2"), (dt.date(2025, 1, 28), 128.99, "r2")]
+
+
+def test_rejects_go_to_quarantine_with_original_values(con):
+    f = prices([("NVDA", "2025-01-27", "118.42"), ("NVDA", "2025-01-28", "abc")])
+    f["_source_ref"] = "prices/NVDA.csv"
+    f["_line"] = [2, 3]
+    r = load_batch(con, conform(PRICES, f), source="files", run_id="r1", loaded_at=T1)
+    assert (r.inserted, r.rejected, r.delivered) == (1, 1, 2)
+    q = con.execute("select run_id, table_name, check_name, source_ref, line, ticker, reason, row_json from audit.quarantine").fetchall()
+    assert len(q) == 1
+    run_id, tbl, check, ref, line, ticker, reason, row = q[0]
+    assert (run_id, tbl, check, ref, line, ticker) == ("r1", "raw.prices_daily", "raw_contract", "prices/NVDA.csv", 3, "NVDA")
+    assert "close: cannot read double" in reason
+    assert json.loads(row)["close"] == "abc"
+    logged = con.execute("select rows_delivered, rows_inserted, rows_rejected from audit.load_batches").fetchall()
+    assert logged == [(2, 1, 1)]
+
+
+def test_a_failing_batch_leaves_the_warehouse_as_it_was(con):
+    load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-24", 142.62)])), source="sample", run_id="r1", loaded_at=T1)
+    before = {t: table(con, t) for t in ("raw.prices_daily", "audit.quarantine", "audit.load_batches")}
+    good = conform(PRICES, prices([("NVDA", "2025-01-27", 118.42)])).frame
+    # A frame that bypassed the contract: its NULL close breaks the table's NOT NULL constraint
+    # half-way through the batch, after a good row and with a reject to quarantine.
+    broken = pd.concat([good, good.assign(trade_date=pd.Timestamp("2025-01-28"), close=float("nan"))], ignore_index=True)
+    rejects = conform(PRICES, prices([("NVDA", "2025-01-29", "x")])).rejects
+    with pytest.raises(duckdb.ConstraintException):
+        load_batch(con, Batch(PRICES, broken, rejects), source="sample", run_id="r2", loaded_at=T2)
+    assert {t: table(con, t) for t in before} == before
+
+
+def test_bulk_load_handles_a_large_batch(con):
+    n = 200_000
+    f = pd.DataFrame({
+        "ticker": [f"T{i % 100:03d}" for i in range(n)],
+        "trade_date": pd.Timestamp("2000-01-03") + pd.to_timedelta([i // 100 for i in range(n)], unit="D"),
+        "close": 1.0, "adj_close": 1.0, "dividend": 0.0, "split_ratio": 1.0, "volume": 1,
+    })
+    r = load_batch(con, conform(PRICES, f), source="sample", run_id="big", loaded_at=T1)
+    assert r.inserted == n
+    assert con.execute("select count(*), count(distinct ticker) from raw.prices_daily").fetchone() == (n, 100)

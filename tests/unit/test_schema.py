@@ -1,0 +1,100 @@
+"""The warehouse schema: fresh creation, the DDL agrees with the raw contract, ordered migrations."""
+
+import duckdb
+import pytest
+
+from sources.contract import DATASETS, LINEAGE_COLUMNS
+from warehouse import schema
+
+DUCK_TYPES = {"VARCHAR": "VARCHAR", "DATE": "DATE", "DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+
+
+def test_fresh_warehouse_has_every_schema_and_the_latest_version(con):
+    schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert {"raw", "staging", "marts", "audit"} <= schemas
+    assert schema.current_version(con) == schema.latest_version()
+    assert {t for _, t in schema.ddl_tables()} >= {"prices_daily", "option_quotes", "putcall_daily", "fundamentals_quarterly", "valuation_snapshots", "universe", "runs", "quarantine"}
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_raw_ddl_matches_the_contract(con, name):
+    ds = DATASETS[name]
+    got = schema.table_columns(con, "raw", name)
+    want = [(c, DUCK_TYPES[t]) for c, t in ds.columns.items()] + [
+        ("source", "VARCHAR"), ("run_id", "VARCHAR"), ("loaded_at", "TIMESTAMP WITH TIME ZONE")
+    ]
+    assert got == want
+    assert tuple(c for c, _ in got[-3:]) == LINEAGE_COLUMNS
+    pk = con.execute(
+        "select constraint_column_names from duckdb_constraints() where schema_name = 'raw' and table_name = ? and constraint_type = 'PRIMARY KEY'",
+        [name],
+    ).fetchone()[0]
+    assert tuple(pk) == ds.key
+
+
+def test_ensure_is_idempotent(con):
+    assert schema.ensure(con) == schema.latest_version()
+    assert con.execute("select count(*) from audit.schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+
+
+V1_DDL = """
+create table if not exists raw.things (id integer primary key, name varchar not null);
+"""
+V2_DDL = """
+create table if not exists raw.things (id integer primary key, name varchar not null, size double);
+create table if not exists raw.extras (id integer primary key);
+"""
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_older_file_upgrades_in_place_without_losing_rows(tmp_path):
+    db = tmp_path / "old.duckdb"
+    v1 = (schema.Migration(1, "baseline"),)
+    v2 = v1 + (schema.Migration(2, "things get a size", "alter table raw.things add column size double"),)
+    with duckdb.connect(str(db)) as c:
+        schema.ensure(c, migrations=v1, ddl=[_write(tmp_path, "v1.sql", V1_DDL)])
+        c.execute("insert into raw.things values (1, 'a'), (2, 'b')")
+    with duckdb.connect(str(db)) as c:
+        assert schema.ensure(c, migrations=v2, ddl=[_write(tmp_path, "v2.sql", V2_DDL)]) == 2
+        assert c.execute("select * from raw.things order by id").fetchall() == [(1, "a", None), (2, "b", None)]
+        assert [r[0] for r in c.execute("select version from audit.schema_version order by 1").fetchall()] == [1, 2]
+        assert c.execute("select count(*) from raw.extras").fetchone()[0] == 0  # new table from the DDL
+    # A fresh file from the v2 DDL has the same shape as the upgraded one.
+    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
+        schema.ensure(c, migrations=v2, ddl=[_write(tmp_path, "v2.sql", V2_DDL)])
+        fresh = schema.table_columns(c, "raw", "things")
+    with duckdb.connect(str(db)) as c:
+        assert schema.table_columns(c, "raw", "things") == fresh
+
+
+def test_failed_migration_leaves_the_last_good_version(tmp_path):
+    db = tmp_path / "old.duckdb"
+    v1 = (schema.Migration(1, "baseline"),)
+    bad = v1 + (schema.Migration(2, "broken", "alter table raw.things add column size double; select * from no_such_table"),)
+    with duckdb.connect(str(db)) as c:
+        schema.ensure(c, migrations=v1, ddl=[_write(tmp_path, "v1.sql", V1_DDL)])
+        c.execute("insert into raw.things values (1, 'a')")
+        with pytest.raises(schema.SchemaError, match="migration 2 \\(broken\\) failed"):
+            schema.ensure(c, migrations=bad, ddl=[_write(tmp_path, "v1.sql", V1_DDL)])
+        assert schema.current_version(c) == 1
+        assert [r[0] for r in c.execute("select column_name from information_schema.columns where table_name = 'things'").fetchall()] == ["id", "name"]
+
+
+def test_newer_warehouse_is_refused(tmp_path):
+    with duckdb.connect(str(tmp_path / "new.duckdb")) as c:
+        schema.ensure(c)
+        c.execute("insert into audit.schema_version values (999, 'from the future', now())")
+        with pytest.raises(schema.SchemaError, match="schema version 999, newer than"):
+            schema.ensure(c)
+
+
+def test_foreign_database_is_not_guessed_at(tmp_path):
+    with duckdb.connect(str(tmp_path / "foreign.duckdb")) as c:
+        c.execute("create schema raw; create table raw.prices_daily (x int)")
+        with pytest.raises(schema.SchemaError, match="no audit.schema_version"):
+            schema.ensure(c)

@@ -1,0 +1,89 @@
+"""What a run tells its user: what it loaded, what it refused, what it built, and the headline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+
+def headline(con: duckdb.DuckDBPyConnection, run_date: dt.date, limit_movers: int = 3) -> pd.DataFrame:
+    """Index proxies' technicals on the run date, then the day's biggest stock movers."""
+    return con.execute(
+        """
+        with day as (
+            select t.*, u.role, u.cohort
+            from marts.technicals_daily as t
+            inner join staging.stg_universe as u using (ticker)
+            where t.trade_date = $run_date
+        ),
+        proxies as (
+            select *, 0 as grp, 0 as rk from day where role in ('index_proxy', 'sector_proxy')
+        ),
+        movers as (
+            select *, 1 as grp, row_number() over (order by abs(return_1d_pct) desc nulls last) as rk
+            from day where role = 'stock'
+        )
+        select ticker, trade_date, close, return_1d_pct, sma_50, pct_to_sma_50, sma_100, pct_to_sma_100,
+               sma_200, pct_to_sma_200
+        from (select * from proxies union all select * from movers where rk <= $n)
+        order by grp, rk, ticker
+        """,
+        {"run_date": run_date, "n": limit_movers},
+    ).fetchdf()
+
+
+def _fmt(v, digits=2, suffix=""):
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "n/a"
+    return f"{v:,.{digits}f}{suffix}"
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = [
+        f"# Bellwether nightly run for {summary['run_date']}",
+        "",
+        f"Source **{summary['source']}**{' (synthetic data)' if summary['source'] == 'sample' else ''}; "
+        f"run `{summary['run_id']}`; status **{summary['status']}**.",
+        "",
+    ]
+    if summary.get("message"):
+        lines += [summary["message"], ""]
+    if summary.get("loads"):
+        lines += [
+            "## Loaded",
+            "",
+            "| table | window | delivered | inserted | updated | unchanged | quarantined |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for ld in summary["loads"]:
+            lines.append(
+                f"| {ld['table']} | {ld['window']} | {ld['delivered']:,} | {ld['inserted']:,} | "
+                f"{ld['updated']:,} | {ld['unchanged']:,} | {ld['rejected']:,} |"
+            )
+        lines.append("")
+    if summary.get("rejects"):
+        lines += ["## Quarantined rows (first few)", ""] + [f"- {r}" for r in summary["rejects"]] + [""]
+    if summary.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in summary["notes"]] + [""]
+    if summary.get("builds"):
+        lines += ["## Built", "", "| table | mode | rows | rows written |", "|---|---|---:|---:|"]
+        for b in summary["builds"]:
+            lines.append(f"| {b['relation']} | {b['mode']} | {b['rows']:,} | {b['rows_written']:,} |")
+        lines.append("")
+    if summary.get("headline"):
+        lines += [
+            f"## Technicals on {summary['run_date']}",
+            "",
+            "| ticker | close | 1d return | 50-DMA | vs close | 100-DMA | vs close | 200-DMA | vs close |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for h in summary["headline"]:
+            lines.append(
+                f"| {h['ticker']} | {_fmt(h['close'])} | {_fmt(h['return_1d_pct'], suffix='%')} | "
+                f"{_fmt(h['sma_50'])} | {_fmt(h['pct_to_sma_50'], suffix='%')} | {_fmt(h['sma_100'])} | "
+                f"{_fmt(h['pct_to_sma_100'], suffix='%')} | {_fmt(h['sma_200'])} | {_fmt(h['pct_to_sma_200'], suffix='%')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

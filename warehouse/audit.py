@@ -1,0 +1,56 @@
+"""Run history: `audit.runs` holds every run with its parameters, outcome and rows per table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+
+import duckdb
+
+RUNNING, SUCCEEDED, PARTIAL, FAILED = "running", "succeeded", "partial", "failed"
+
+
+def new_run_id(flow: str, now: dt.datetime) -> str:
+    return f"{flow}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, *, run_id: str, flow: str, parameters: Mapping, started_at: dt.datetime) -> None:
+    con.execute(
+        "insert or replace into audit.runs (run_id, flow, parameters, started_at, status) values (?, ?, ?, ?, ?)",
+        [run_id, flow, _json(dict(parameters)), started_at, RUNNING],
+    )
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    status: str,
+    ended_at: dt.datetime,
+    rows_by_table: Mapping[str, int] | None = None,
+    message: str | None = None,
+) -> None:
+    if status not in (SUCCEEDED, PARTIAL, FAILED):
+        raise ValueError(f"unknown run status {status!r}")
+    updated = con.execute(
+        "update audit.runs set status = ?, ended_at = ?, rows_by_table = ?, message = ? where run_id = ?",
+        [status, ended_at, _json(dict(rows_by_table or {})), message, run_id],
+    ).fetchone()[0]
+    if not updated:
+        raise KeyError(f"run {run_id} was never started in audit.runs")
+
+
+def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
+    cur = con.execute(
+        "select run_id, flow, status, started_at, ended_at, message, rows_by_table, parameters "
+        "from audit.runs order by started_at desc limit ?",
+        [limit],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]

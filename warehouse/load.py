@@ -1,0 +1,216 @@
+"""Loading batches into `raw`: bulk, keyed, idempotent and atomic.
+
+One batch is one transaction: the rows are upserted on the table's primary key, the refused
+rows go to `audit.quarantine` with their original values, and a line goes to
+`audit.load_batches`. If anything fails the transaction rolls back and the warehouse is as it
+was. A row whose values did not change keeps its lineage (`run_id`, `loaded_at`), so loading
+the same day twice leaves the tables identical, and `loaded_at` tells when a value last changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from sources.contract import Batch, Dataset
+
+QUARANTINE_CHECK = "raw_contract"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadResult:
+    table: str
+    delivered: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    removed: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    # After a failed statement the transaction is aborted and DuckDB refuses even this; the
+    # caller's rollback is what matters, and a stale registration is replaced on next use.
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: dict[str, str],
+    key: tuple[str, ...],
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    run_id: str,
+    loaded_at: dt.datetime,
+) -> tuple[int, int]:
+    """Upsert `frame` into `table` (inside the caller's transaction). Returns (inserted, updated)."""
+    if frame.empty:
+        return 0, 0
+    incoming = _arrow(frame)
+    view = "bellwether_incoming"
+    con.register(view, incoming)
+    try:
+        casts = ",\n".join(f"cast({c} as {t}) as {c}" for c, t in columns.items())
+        select = (
+            f"select {casts}, cast($source as varchar) as source, cast($run_id as varchar) as run_id, "
+            f"cast($loaded_at as timestamptz) as loaded_at from {view}"
+        )
+        params = {"source": source, "run_id": run_id, "loaded_at": loaded_at}
+        on = " and ".join(f"t.{k} = i.{k}" for k in key)
+        inserted = con.execute(
+            f"select count(*) from ({select}) as i where not exists (select 1 from {table} as t where {on})",
+            params,
+        ).fetchone()[0]
+        value_cols = [c for c in columns if c not in key] + ["source"]
+        changed = " or ".join(f"{table}.{c} is distinct from excluded.{c}" for c in value_cols)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in value_cols + ["run_id", "loaded_at"])
+        written = con.execute(
+            f"insert into {table} by name {select} on conflict ({', '.join(key)}) do update set {sets} where {changed}",
+            params,
+        ).fetchone()[0]
+    finally:
+        _unregister(con, view)
+    return int(inserted), int(written) - int(inserted)
+
+
+def quarantine(
+    con: duckdb.DuckDBPyConnection,
+    rejects: pd.DataFrame,
+    *,
+    run_id: str,
+    table: str,
+    check_name: str = QUARANTINE_CHECK,
+    at: dt.datetime,
+) -> int:
+    """Record refused rows (inside the caller's transaction)."""
+    if rejects.empty:
+        return 0
+    frame = pd.DataFrame(
+        {
+            "reason": rejects["reason"].astype(str).values,
+            "source_ref": rejects["source_ref"].astype(object).values,
+            "line": pd.array(rejects["line"], dtype="Int64"),
+            "ticker": rejects["ticker"].astype(object).values,
+            "row_key": rejects["key"].astype(object).values,
+            "row_json": rejects["row_json"].astype(object).values,
+        }
+    )
+    con.register("bellwether_rejects", _arrow(frame))
+    try:
+        con.execute(
+            """
+            insert into audit.quarantine
+                (run_id, table_name, check_name, reason, source_ref, line, ticker, row_key, row_json, quarantined_at)
+            select $run_id, $table, $check, reason, source_ref, line, ticker,
+                   cast(row_key as json), cast(row_json as json), $at
+            from bellwether_rejects
+            """,
+            {"run_id": run_id, "table": table, "check": check_name, "at": at},
+        )
+    finally:
+        _unregister(con, "bellwether_rejects")
+    return len(frame)
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    *,
+    source: str,
+    run_id: str,
+    loaded_at: dt.datetime,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> LoadResult:
+    """Upsert one batch into raw.<dataset>, quarantine its rejects, log it: all or nothing."""
+    ds: Dataset = batch.dataset
+    table = f"raw.{ds.name}"
+    con.begin()
+    try:
+        inserted, updated = _upsert(
+            con, table, dict(ds.columns), ds.key, batch.frame, source=source, run_id=run_id, loaded_at=loaded_at
+        )
+        rejected = quarantine(con, batch.rejects, run_id=run_id, table=table, at=loaded_at)
+        result = LoadResult(
+            table=table,
+            delivered=len(batch.frame) + len(batch.rejects),
+            inserted=inserted,
+            updated=updated,
+            unchanged=len(batch.frame) - inserted - updated,
+            rejected=rejected,
+        )
+        _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=window, notes=batch.notes)
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    return result
+
+
+def load_universe(
+    con: duckdb.DuckDBPyConnection, universe: pd.DataFrame, *, source: str, run_id: str, loaded_at: dt.datetime
+) -> LoadResult:
+    """Make raw.universe equal to the universe file: upsert its rows, remove tickers it no longer lists."""
+    columns = {"ticker": "VARCHAR", "name": "VARCHAR", "sector": "VARCHAR", "cohort": "VARCHAR", "role": "VARCHAR"}
+    frame = universe[list(columns)].copy()
+    con.begin()
+    try:
+        inserted, updated = _upsert(
+            con, "raw.universe", columns, ("ticker",), frame, source=source, run_id=run_id, loaded_at=loaded_at
+        )
+        con.register("bellwether_universe_keys", _arrow(frame[["ticker"]]))
+        removed = con.execute(
+            "delete from raw.universe where ticker not in (select ticker from bellwether_universe_keys)"
+        ).fetchone()[0]
+        _unregister(con, "bellwether_universe_keys")
+        result = LoadResult(
+            table="raw.universe",
+            delivered=len(frame),
+            inserted=inserted,
+            updated=updated,
+            unchanged=len(frame) - inserted - updated,
+            rejected=0,
+            removed=int(removed),
+        )
+        _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=None, notes=[])
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    return result
+
+
+def _log_batch(con, result: LoadResult, *, source, run_id, loaded_at, window, notes) -> None:
+    con.execute(
+        "insert into audit.load_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            result.table,
+            source,
+            window[0] if window else None,
+            window[1] if window else None,
+            result.delivered,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            result.rejected,
+            loaded_at,
+            "; ".join(notes) if notes else None,
+        ],
+    )
+

@@ -1,0 +1,166 @@
+"""Schemas, DDL and ordered migrations for the parts of the warehouse that hold delivered data.
+
+`sql/raw/*.sql` and `sql/audit/*.sql` hold each table's current DDL. A fresh warehouse is
+created from them and stamped with the latest schema version. A warehouse written by an older
+Bellwether carries a lower version in `audit.schema_version`; `ensure()` applies the missing
+migrations in order, each in one transaction with its version stamp, so an older file upgrades
+in place without losing a row (and a failed step leaves it at the last good version).
+
+Adding a column: change the DDL file *and* append a `Migration` below that alters existing
+files the same way. `tests/unit/test_schema.py` checks that the two paths agree.
+Staging and marts are derived: the model runner rebuilds them, so they need no migrations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SCHEMAS = ("raw", "staging", "marts", "audit")
+DDL_LAYERS = ("raw", "audit")
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    # SQL text (may hold several statements) or a function of the connection. Version 1 is the
+    # baseline: it has no step of its own, because it is the DDL as first released.
+    apply: str | Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: raw tables, universe, audit runs/quarantine/load_batches"),
+)
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+def ddl_files(layers: Sequence[str] = DDL_LAYERS) -> list[Path]:
+    files: list[Path] = []
+    for layer in layers:
+        files.extend(sorted((SQL_DIR / layer).glob("*.sql")))
+    return files
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return max(m.version for m in migrations)
+
+
+def _version_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        create table if not exists audit.schema_version (
+            version integer not null primary key,
+            description varchar not null,
+            applied_at timestamptz not null
+        )
+        """
+    )
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    return con.execute("select max(version) from audit.schema_version").fetchone()[0]
+
+
+def _has_raw_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute("select count(*) from information_schema.tables where table_schema = 'raw'").fetchone()[0]
+    )
+
+
+def _run_ddl(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    for path in files:
+        con.execute(path.read_text())
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, m: Migration, now: dt.datetime) -> None:
+    con.execute("insert into audit.schema_version values (?, ?, ?)", [m.version, m.description, now])
+
+
+def ensure(
+    con: duckdb.DuckDBPyConnection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    ddl: Sequence[Path] | None = None,
+) -> int:
+    """Bring the warehouse to the latest schema version and return that version."""
+    ddl = list(ddl) if ddl is not None else ddl_files()
+    latest = latest_version(migrations)
+    now = dt.datetime.now(dt.UTC)
+    for s in SCHEMAS:
+        con.execute(f"create schema if not exists {s}")
+    version = current_version(con)
+    if version is None:
+        if _has_raw_tables(con):
+            raise SchemaError(
+                "this warehouse has raw tables but no audit.schema_version: it was not written by "
+                "Bellwether (or its version table was dropped); refusing to guess its schema"
+            )
+        con.begin()
+        try:
+            _version_table(con)
+            _run_ddl(con, ddl)
+            for m in sorted(migrations, key=lambda m: m.version):
+                _stamp(con, m, now)
+            con.commit()
+        except Exception:
+            con.rollback()
+            raise
+        return latest
+    if version > latest:
+        raise SchemaError(
+            f"this warehouse is at schema version {version}, newer than this Bellwether knows "
+            f"({latest}); upgrade Bellwether before writing to it"
+        )
+    for m in sorted(migrations, key=lambda m: m.version):
+        if m.version <= version:
+            continue
+        con.begin()
+        try:
+            if callable(m.apply):
+                m.apply(con)
+            elif m.apply:
+                con.execute(m.apply)
+            _stamp(con, m, now)
+            con.commit()
+        except Exception as exc:
+            con.rollback()
+            raise SchemaError(f"migration {m.version} ({m.description}) failed: {exc}") from exc
+    # New tables added to the DDL with their migration are created if a migration did not.
+    _run_ddl(con, ddl)
+    return latest
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema_name: str, table: str) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema_name, table],
+        ).fetchall()
+    ]
+
+
+_CREATE_RE = re.compile(r"create\s+table\s+if\s+not\s+exists\s+(\w+)\.(\w+)", re.IGNORECASE)
+
+
+def ddl_tables(files: Sequence[Path] | None = None) -> list[tuple[str, str]]:
+    """(schema, table) for every table the DDL files create."""
+    out = []
+    for path in files if files is not None else ddl_files():
+        out.extend((m.group(1), m.group(2)) for m in _CREATE_RE.finditer(path.read_text()))
+    return out
