@@ -224,6 +224,11 @@ def row_json(row: Mapping) -> str:
     return json.dumps({str(k): _json_value(v) for k, v in row.items()}, sort_keys=True)
 
 
+def _as_text(series: pd.Series) -> pd.Series:
+    # pandas calls an object column a "string dtype" even when it holds dates: convert those too.
+    return series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
+
+
 def _is_text(series: pd.Series) -> bool:
     return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
 
@@ -237,7 +242,7 @@ def _clean_number_text(series: pd.Series) -> pd.Series:
 def _coerce(series: pd.Series, kind: str) -> pd.Series:
     """Coerce a column; unparseable values become NA (the caller compares to find them)."""
     if kind == STRING:
-        text = (series if pd.api.types.is_string_dtype(series.dtype) else series.astype("str")).str.strip()
+        text = _as_text(series).str.strip()
         return text.where(text != "")
     if kind == DATE:
         if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -264,7 +269,9 @@ def _coerce(series: pd.Series, kind: str) -> pd.Series:
 
 def _parse_dates_as_written(series: pd.Series) -> pd.Series:
     """Calendar dates as written: `2025-01-27 00:00:00-05:00` is the 27th, whatever its zone."""
-    text = series.astype("str").str.strip()
+    if series.dtype == object:  # Python dates and datetimes as well as text
+        series = series.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
+    text = series.astype("string").str.strip()
     iso = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     if iso.any():
@@ -281,18 +288,18 @@ def _parse_dates_as_written(series: pd.Series) -> pd.Series:
     return out
 
 
-def _given(raw: pd.Series, kind: str) -> pd.Series:
+def given_mask(raw: pd.Series, kind: str) -> pd.Series:
     """Where the input holds a value at all (blank strings and NaN spellings are absent)."""
     if not _is_text(raw):
         return raw.notna()
-    text = (raw if pd.api.types.is_string_dtype(raw.dtype) else raw.astype("str")).str.strip()
+    text = _as_text(raw).str.strip()
     given = text.notna() & (text != "")
     if kind in (DOUBLE, BIGINT):
         given &= ~text.str.lower().isin(["nan", "none", "null", "n/a", "-"]).fillna(False)
     return given.fillna(False).astype(bool)
 
 
-def _typed(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+def typed_frame(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame({c: _coerce(frame[c], t) for c, t in dataset.columns.items()})
 
 
@@ -316,7 +323,7 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
     for c, kind in dataset.columns.items():
         if c not in original.columns:
             original[c] = empty_frame(dataset)[c].reindex(original.index)
-    typed = _typed(original, dataset)
+    typed = typed_frame(original, dataset)
 
     reasons = pd.Series("", index=frame.index, dtype=object)
 
@@ -325,7 +332,7 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
         reasons[mask] = reasons[mask].map(lambda r: f"{r}; {text}" if r else text)
 
     for c, kind in dataset.columns.items():
-        bad = _given(original[c], kind) & typed[c].isna()
+        bad = given_mask(original[c], kind) & typed[c].isna()
         if bad.any():
             flag(bad, f"{c}: cannot read {kind.lower()} from value")
         if kind == DOUBLE:
@@ -356,16 +363,21 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
         conflict = remaining.duplicated(subset=key, keep=False)
         conflict_idx = conflict[conflict].index
         if len(conflict_idx):
-            first_lines = {}
-            for i in conflict_idx:
-                k = tuple(remaining.loc[i, key])
-                first_lines.setdefault(k, []).append(i)
-            for k, idxs in first_lines.items():
-                where = ", ".join(
-                    f"line {lines[j]}" if not pd.isna(lines[j]) else f"row {j + 1}" for j in idxs
-                )
-                for j in idxs:
-                    reasons[j] = f"duplicate key {dict(zip(key, map(_json_value, k)))} with differing values ({where})"
+            clash = remaining.loc[conflict_idx, key].copy()
+            where = pd.Series(
+                [f"line {lines[j]}" if not pd.isna(lines[j]) else f"row {j + 1}" for j in conflict_idx],
+                index=conflict_idx,
+            )
+            group = clash.groupby(key, sort=False, dropna=False).ngroup()
+            places = where.groupby(group).agg(", ".join)
+            heads = clash.groupby(group).head(1)
+            label = {
+                g: json.dumps({k: _json_value(v) for k, v in rec.items()}).replace('"', "'")
+                for g, rec in zip(group[heads.index], heads.to_dict(orient="records"))
+            }
+            reasons[conflict_idx] = [
+                f"duplicate key {label[g]} with differing values ({places[g]})" for g in group.values
+            ]
             ok[conflict_idx] = False
 
     good = typed[ok].reset_index(drop=True)
@@ -373,23 +385,39 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
     rejects = empty_rejects()
     if refused.any():
         idx = refused[refused].index
+        records = original.loc[idx].to_dict(orient="records")
         rejects = pd.DataFrame(
             {
                 "dataset": dataset.name,
                 "source_ref": refs[idx].astype(object).values,
                 "line": pd.array(lines[idx].values, dtype="Int64"),
-                "ticker": [
-                    _json_value(original.loc[i, "ticker"]) if "ticker" in original else None for i in idx
-                ],
-                "key": [
-                    json.dumps({k: _json_value(original.loc[i, k]) for k in dataset.key}, sort_keys=True)
-                    for i in idx
-                ],
+                "ticker": [_json_value(r.get("ticker")) for r in records],
+                "key": [json.dumps({k: _json_value(r[k]) for k in dataset.key}, sort_keys=True) for r in records],
                 "reason": reasons[idx].values,
-                "row_json": [row_json(original.loc[i].to_dict()) for i in idx],
+                "row_json": [row_json(r) for r in records],
             }
         )
     return Batch(dataset=dataset, frame=good, rejects=rejects, notes=notes)
+
+
+def float32_denoised(series: pd.Series) -> pd.Series:
+    """Undo float32 noise: 599.3699951171875 (or a vendor's 599.369995) is 599.37.
+
+    Yahoo keeps prices as float32, so exports carry the float32 nearest 599.37, sometimes
+    rounded again to 6 decimals. A value within half a float32 step (plus 6-decimal rounding)
+    of its float32's shortest decimal is taken to be that decimal. A value that is not, keeps
+    its digits; the change is below float32's resolution (about 6e-8 relative) either way.
+    """
+    x = series.to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(x)
+    if not finite.any():
+        return series
+    f32 = x[finite].astype(np.float32)
+    shortest = f32.astype(str).astype(np.float64)
+    tolerance = np.spacing(np.abs(f32)).astype(np.float64) / 2 + 5e-7
+    out = x.copy()
+    out[finite] = np.where(np.abs(x[finite] - shortest) <= tolerance, shortest, x[finite])
+    return pd.Series(out, index=series.index, name=series.name)
 
 
 def describe_rejects(rejects: pd.DataFrame, limit: int = 5) -> list[str]:

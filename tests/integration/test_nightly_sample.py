@@ -26,7 +26,8 @@ def test_first_night_loads_history_and_builds_technicals(first_night):
     assert set(loads) >= {"raw.prices_daily", "raw.putcall_daily", "raw.option_quotes", "raw.valuation_snapshots", "raw.fundamentals_quarterly"}
     # 24 universe tickers x 261 sessions (the run date and 260 before it).
     assert scalar(path, "select count(*) from raw.prices_daily") == 24 * 261
-    assert scalar(path, "select min(trade_date) from raw.prices_daily") == dt.date(2024, 1, 17)
+    assert scalar(path, "select min(trade_date) from raw.prices_daily") == dt.date(2024, 1, 11)  # 260 sessions back
+    assert scalar(path, "select count(distinct trade_date) from raw.prices_daily") == 261
     assert scalar(path, "select count(*) from raw.prices_daily where trade_date = '2025-01-09'") == 0  # market closed
     assert scalar(path, "select count(distinct source) from raw.prices_daily") == 1
     assert scalar(path, "select any_value(source) from raw.option_quotes") == "sample"

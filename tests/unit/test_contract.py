@@ -66,3 +66,23 @@ def test_duplicate_keys_exact_collapse_conflicting_refused():
 def test_missing_required_column_is_a_contract_error():
     with pytest.raises(ContractError, match="putcall/x.csv: missing required column\\(s\\) ratio"):
         conform(PUTCALL, pd.DataFrame({"trade_date": ["2025-01-02"], "scope": ["total"]}), default_ref="putcall/x.csv")
+
+
+def test_float32_noise_is_removed_and_nothing_else_changes():
+    from sources.contract import float32_denoised
+
+    s = pd.Series([599.3699951171875, 121.55999755859375, 599.369995, 118.419998, 10.5, np.nan, 118.2434, 0.037612])
+    out = float32_denoised(s)
+    # Float32 values, and float32 values a vendor rounded to 6 decimals, become the decimals
+    # they stand for; short decimals and NaN stay as they are.
+    assert out.iloc[:5].tolist() == [599.37, 121.56, 599.37, 118.42, 10.5]
+    assert np.isnan(out.iloc[5]) and out.iloc[6] == 118.2434 and out.iloc[7] == 0.037612
+    # A value far from any float32 shortest decimal keeps its digits (1e-4 off float32's 599.37 grid).
+    assert float32_denoised(pd.Series([599.3701])).iloc[0] == 599.3701
+
+
+def test_python_dates_are_read_too():
+    import datetime as dt
+
+    b = conform(PRICES, frame(ticker=["A", "B"], trade_date=[dt.date(2025, 1, 2), dt.datetime(2025, 1, 3, 16, 0)], close=[1.0, 2.0]))
+    assert b.frame["trade_date"].dt.date.tolist() == [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]

@@ -1,0 +1,104 @@
+"""Every `bellwether` command through a subprocess, as a user runs it."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sources.sample import SampleSource
+from tests.conftest import ROOT, bellwether_cmd
+from warehouse.connect import writer
+from warehouse.load import load_batch
+
+HOLD = """
+import sys, time
+from warehouse.connect import writer
+with writer(sys.argv[1], holder="nightly run test-holder"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def cli(args, env, timeout=240):
+    return subprocess.run(bellwether_cmd() + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def small_warehouse(cli_env):
+    """A warehouse with a week of sample prices, loaded without Prefect."""
+    path = cli_env["BELLWETHER_WAREHOUSE"]
+    batch = SampleSource().prices(["SPY", "NVDA"], dt.date(2025, 1, 21), dt.date(2025, 1, 27))
+    with writer(path) as con:
+        load_batch(con, batch, source="sample", run_id="fixture", loaded_at=dt.datetime(2025, 1, 27, 23, tzinfo=dt.UTC))
+    return path
+
+
+def test_help_lists_the_commands(cli_env):
+    r = cli(["--help"], cli_env)
+    assert r.returncode == 0
+    for command in ("run", "build", "query"):
+        assert command in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--source", "live"], "live sources (Yahoo Finance through yfinance, and CBOE) are not available"),
+        (["run", "--source", "files"], "the files source needs a folder: pass --path DIR"),
+        (["run", "--date", "2025-13-01"], "--date '2025-13-01' is not a date"),
+        (["run", "--source", "files", "--path", "/no/such/folder"], "/no/such/folder"),
+    ],
+)
+def test_run_refuses_bad_usage_clearly(cli_env, args, message):
+    r = cli(args, cli_env)
+    assert r.returncode == 2, r.stderr
+    assert message in " ".join((r.stdout + r.stderr).split())
+    assert "Traceback" not in r.stderr
+
+
+def test_query_prints_csv_and_json(cli_env, small_warehouse):
+    r = cli(["query", "--format", "csv", "select ticker, count(*) as n from raw.prices_daily group by 1 order by 1"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["ticker,n", "NVDA,5", "SPY,5"]
+    r = cli(["query", "--format", "json", "select max(trade_date) as last from raw.prices_daily"], cli_env)
+    assert json.loads(r.stdout)[0]["last"].startswith("2025-01-27")
+    r = cli(["query", "select ticker, close from raw.prices_daily where trade_date = '2025-01-27' order by 1"], cli_env)
+    assert r.returncode == 0 and "NVDA" in r.stdout and "SPY" in r.stdout
+
+
+def test_bad_query_gets_duckdbs_message_not_a_traceback(cli_env, small_warehouse):
+    r = cli(["query", "select * from raw.no_such_table"], cli_env)
+    assert r.returncode == 1
+    assert "Catalog Error" in r.stderr and "no_such_table" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_query_is_read_only(cli_env, small_warehouse):
+    r = cli(["query", "delete from raw.prices_daily"], cli_env)
+    assert r.returncode == 1 and "read-only" in r.stderr.lower()
+
+
+def test_query_without_a_warehouse_says_what_to_do(cli_env):
+    r = cli(["query", "select 1"], cli_env)
+    assert r.returncode == 3 and "run `bellwether run`" in " ".join(r.stderr.split())
+
+
+def test_second_writer_is_refused_cleanly(cli_env, small_warehouse):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, small_warehouse], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = dict(cli_env, BELLWETHER_LOCK_WAIT_S="1")
+        r = cli(["run", "--date", "2025-01-27"], env)
+        assert r.returncode == 3, r.stdout + r.stderr
+        err = " ".join(r.stderr.split())
+        assert "is being written by nightly run test-holder" in err and f"pid {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    # Nothing was written, nothing corrupted: the fixture's rows are intact and readable.
+    r = cli(["query", "--format", "csv", "select count(*) as n from raw.prices_daily"], cli_env)
+    assert r.stdout.splitlines() == ["n", "10"]
+    r = cli(["build"], cli_env)
+    assert r.returncode == 0 and "marts.technicals_daily" in r.stdout
