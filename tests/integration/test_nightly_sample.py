@@ -73,3 +73,17 @@ def test_a_closed_market_day_loads_nothing(tmp_path):
     assert summary["status"] == "succeeded"
     assert "closed on 2025-01-09" in summary["message"]
     assert not path.exists()
+
+
+def test_summary_is_published_as_a_markdown_artifact(first_night):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, summary = first_night
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-summary"])))
+    mine = [a for a in artifacts if str(a.flow_run_id) == summary["run_id"]]
+    assert len(mine) == 1 and mine[0].type == "markdown"
+    body = mine[0].data
+    assert "# Bellwether nightly run for 2025-01-27" in body and "synthetic data" in body
+    assert "| raw.prices_daily |" in body and "| SPY |" in body
