@@ -69,7 +69,7 @@ def nightly(
         "lookback_days": settings.lookback_days, "history_sessions": settings.history_sessions,
         "universe": settings.universe,
     }
-    loads, rejects, notes, rows_by_table = [], [], [], {}
+    loads, rejects, notes, failures, rows_by_table = [], [], [], [], {}
     with run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
@@ -88,6 +88,7 @@ def nightly(
                 })
                 rows_by_table[result.table] = rows_by_table.get(result.table, 0) + result.written
                 rejects += describe_rejects(batch.rejects, limit=5)
+                failures += [f"{window.dataset} {o.ticker}: {o.reason}" for o in batch.failed.itertuples()]
                 notes += [f"{window.dataset}: {n}" for n in batch.notes]
             builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows))
             for b in builds:
@@ -98,13 +99,18 @@ def nightly(
             tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=rows_by_table, message=f"{type(exc).__name__}: {exc}")
             raise
         quarantined = sum(ld["rejected"] for ld in loads)
-        status = PARTIAL if quarantined else SUCCEEDED
-        message = f"{quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}" if quarantined else None
+        status = PARTIAL if quarantined or failures else SUCCEEDED
+        problems = []
+        if failures:
+            problems.append(f"{len(failures)} fetch(es) failed ({'; '.join(failures[:10])}{' ...' if len(failures) > 10 else ''}): see audit.fetch_outcomes")
+        if quarantined:
+            problems.append(f"{quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}")
+        message = "; ".join(problems) or None
         tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=rows_by_table, message=message)
 
     summary = base | {
         "status": status, "message": message, "warehouse": settings.warehouse, "loads": loads,
-        "rejects": rejects, "notes": notes, "headline": top,
+        "rejects": rejects, "failures": failures, "notes": notes, "headline": top,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }
     create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")

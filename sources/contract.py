@@ -157,10 +157,16 @@ class Batch:
     frame: pd.DataFrame
     rejects: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_rejects())
     notes: list[str] = dataclasses.field(default_factory=list)
+    # One row per ticker (or market-wide request) a network source tried: see `outcome_frame`.
+    outcomes: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_outcomes())
 
     @property
     def rows(self) -> int:
         return len(self.frame)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.outcomes[self.outcomes["status"] == FAILED]
 
     def concat(self, other: "Batch") -> "Batch":
         if other.dataset.name != self.dataset.name:
@@ -172,6 +178,9 @@ class Batch:
             if len(other.rejects)
             else self.rejects,
             notes=self.notes + other.notes,
+            outcomes=pd.concat([self.outcomes, other.outcomes], ignore_index=True)
+            if len(other.outcomes)
+            else self.outcomes,
         )
 
 
@@ -180,6 +189,24 @@ _EMPTY_DTYPES = {STRING: "str", DATE: "datetime64[ns]", DOUBLE: "float64", BIGIN
 
 def empty_frame(dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=_EMPTY_DTYPES[t]) for c, t in dataset.columns.items()})
+
+
+OK, EMPTY, FAILED = "ok", "empty", "failed"
+OUTCOME_COLUMNS = ("dataset", "ticker", "status", "rows", "attempts", "reason")
+
+
+def outcome_frame(records: Iterable[Mapping]) -> pd.DataFrame:
+    """Per-ticker fetch outcomes: status ok (rows came), empty (the provider had none for the
+    window) or failed (with the reason: rate limited after N attempts, unknown ticker, ...)."""
+    frame = pd.DataFrame(list(records), columns=list(OUTCOME_COLUMNS))
+    bad = set(frame["status"]) - {OK, EMPTY, FAILED}
+    if bad:
+        raise ValueError(f"unknown outcome status(es): {', '.join(sorted(map(str, bad)))}")
+    return frame.astype({"dataset": object, "ticker": object, "status": object, "rows": "Int64", "attempts": "Int64", "reason": object})
+
+
+def empty_outcomes() -> pd.DataFrame:
+    return outcome_frame([])
 
 
 def empty_rejects() -> pd.DataFrame:

@@ -63,3 +63,43 @@ def cli_env(tmp_path) -> dict:
 
 def bellwether_cmd() -> list[str]:
     return [sys.executable, "-m", "flows.cli"]
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach the network: every test here runs offline."""
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def no_network(request, monkeypatch):
+    """Fail any connection off this machine, through Python sockets or libcurl (curl_cffi).
+
+    Loopback stays open: Prefect's test server listens there. Tests marked `live` are exempt.
+    """
+    if request.node.get_closest_marker("live"):
+        yield
+        return
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if sock.family == socket.AF_UNIX or str(host).startswith(_LOOPBACK):
+            return real_connect(sock, address)
+        raise NetworkBlocked(f"test tried to connect to {address}")
+
+    def guarded_perform(*args, **kwargs):
+        raise NetworkBlocked("test tried to make a real HTTP request through libcurl (curl_cffi)")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: guarded_connect(socket.socket(), address))
+    try:
+        import curl_cffi.curl
+
+        monkeypatch.setattr(curl_cffi.curl.Curl, "perform", guarded_perform)
+    except ImportError:  # pragma: no cover
+        pass
+    yield

@@ -31,6 +31,7 @@ class LoadResult:
     unchanged: int
     rejected: int
     removed: int = 0
+    failed: tuple[str, ...] = ()  # tickers the source could not fetch (see audit.fetch_outcomes)
 
     @property
     def written(self) -> int:
@@ -128,6 +129,25 @@ def quarantine(
     return len(frame)
 
 
+def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pd.DataFrame, *, run_id: str, source: str, at: dt.datetime) -> int:
+    """Record what a network source tried per ticker (inside the caller's transaction)."""
+    if outcomes.empty:
+        return 0
+    con.register("bellwether_outcomes", _arrow(outcomes.astype({"reason": object})))
+    try:
+        con.execute(
+            """
+            insert into audit.fetch_outcomes
+            select $run_id, dataset, coalesce(ticker, '*'), status, rows, attempts, reason, $source, $at
+            from bellwether_outcomes
+            """,
+            {"run_id": run_id, "source": source, "at": at},
+        )
+    finally:
+        _unregister(con, "bellwether_outcomes")
+    return len(outcomes)
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: Batch,
@@ -146,6 +166,7 @@ def load_batch(
             con, table, dict(ds.columns), ds.key, batch.frame, source=source, run_id=run_id, loaded_at=loaded_at
         )
         rejected = quarantine(con, batch.rejects, run_id=run_id, table=table, at=loaded_at)
+        record_outcomes(con, batch.outcomes, run_id=run_id, source=source, at=loaded_at)
         result = LoadResult(
             table=table,
             delivered=len(batch.frame) + len(batch.rejects),
@@ -153,6 +174,7 @@ def load_batch(
             updated=updated,
             unchanged=len(batch.frame) - inserted - updated,
             rejected=rejected,
+            failed=tuple(batch.failed["ticker"]),
         )
         _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=window, notes=batch.notes)
         con.commit()

@@ -84,3 +84,17 @@ def test_bulk_load_handles_a_large_batch(con):
     r = load_batch(con, conform(PRICES, f), source="sample", run_id="big", loaded_at=T1)
     assert r.inserted == n
     assert con.execute("select count(*), count(distinct ticker) from raw.prices_daily").fetchone() == (n, 100)
+
+
+def test_fetch_outcomes_are_recorded_with_the_batch(con):
+    from sources.contract import outcome_frame
+
+    b = conform(PRICES, prices([("NVDA", "2025-01-27", 118.42)]))
+    b.outcomes = outcome_frame([
+        {"dataset": "prices_daily", "ticker": "NVDA", "status": "ok", "rows": 1, "attempts": 1, "reason": None},
+        {"dataset": "prices_daily", "ticker": "SPY", "status": "failed", "rows": 0, "attempts": 5, "reason": "rate limited (HTTP 429) after 5 attempts"},
+    ])
+    r = load_batch(con, b, source="live", run_id="r1", loaded_at=T1)
+    assert r.failed == ("SPY",)
+    got = con.execute("select ticker, status, attempts, reason from audit.fetch_outcomes order by ticker").fetchall()
+    assert got == [("NVDA", "ok", 1, None), ("SPY", "failed", 5, "rate limited (HTTP 429) after 5 attempts")]
