@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's local-mode defaults before Prefect is imported)
-from flows.settings import get_settings
+from flows.settings import Settings
+from flows.settings import get_settings as _get_settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 1, 2, 3, 4
 
@@ -66,6 +67,27 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def get_settings(**overrides) -> Settings:
+    """Settings from flags and BELLWETHER_* variables; a bad value is a usage error, not a traceback."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from sources.contract import ContractError
+
+    try:
+        settings = _get_settings(**overrides)
+        settings.live_config()
+        return settings
+    except SettingsError as exc:  # a value that is not even parseable, e.g. bad JSON
+        field = str(exc).split('"')[1] if '"' in str(exc) else "?"
+        _fail(f"bad setting BELLWETHER_{field.upper()}: {exc.__cause__ or exc} (dicts are JSON)", EXIT_USAGE)
+    except (ValidationError, ContractError) as exc:
+        text = str(exc) if isinstance(exc, ContractError) else "; ".join(
+            f"BELLWETHER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"bad setting: {text}", EXIT_USAGE)
+
+
 WarehouseOpt = Annotated[
     Optional[str],
     typer.Option("--warehouse", "-w", help="DuckDB warehouse file [env BELLWETHER_WAREHOUSE; default warehouse/bellwether.duckdb]"),
@@ -89,12 +111,12 @@ def run(
         history_sessions=history_sessions, warehouse=warehouse, universe=universe,
     )
     from sources.contract import ContractError
-    from sources.registry import SourceUnavailable, make_source
+    from sources.registry import make_source
     from warehouse.connect import WarehouseBusy
 
     try:  # fail fast, before Prefect starts, on a source that cannot work
-        make_source(settings.source, settings.path, settings.universe)
-    except (ContractError, SourceUnavailable) as exc:
+        make_source(settings.source, settings.path, settings.universe, settings.live_config())
+    except ContractError as exc:
         _fail(str(exc), EXIT_USAGE)
 
     from flows.nightly import nightly

@@ -79,7 +79,7 @@ def nightly(
                 lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
             )
             for window in windows:
-                batch = tasks.fetch(settings.source, settings.path, settings.universe, window)
+                batch = tasks.fetch(settings.source, settings.path, settings.universe, window, settings.live_config())
                 result = tasks.load_batch(settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window)
                 loads.append({
                     "table": result.table, "window": f"{window.start}..{window.end}", "delivered": result.delivered,

@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sources.base import DEFAULT_UNIVERSE
+from sources.live import LiveConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "bellwether.duckdb"
@@ -29,6 +30,27 @@ class Settings(BaseSettings):
         756, ge=0, description="sessions of history a first run fetches into an empty warehouse"
     )
     lock_wait_s: float = Field(60.0, ge=0, description="how long a writer waits for another writer")
+    # The live source: which provider serves each dataset, and how hard to push them.
+    live_providers: dict[str, str] = Field(
+        default_factory=dict, description='dataset -> provider overrides, e.g. {"putcall_daily": "cboe"}'
+    )
+    retry_max_attempts: int = Field(5, ge=1, description="attempts per request before a ticker is marked failed")
+    retry_base_delay_s: float = Field(1.0, ge=0, description="first backoff step (doubles, with jitter)")
+    retry_max_delay_s: float = Field(30.0, ge=0, description="longest single backoff wait")
+    yahoo_max_workers: int = Field(4, ge=1, le=32, description="tickers fetched from Yahoo at once")
+    yahoo_batch_size: int = Field(50, ge=1, description="tickers per batch before a pause")
+    yahoo_pause_s: float = Field(1.0, ge=0, description="pause between Yahoo batches (rate limits)")
+
+    def live_config(self) -> LiveConfig:
+        return LiveConfig.from_mapping(
+            self.live_providers,
+            max_attempts=self.retry_max_attempts,
+            base_delay_s=self.retry_base_delay_s,
+            max_delay_s=self.retry_max_delay_s,
+            yahoo_max_workers=self.yahoo_max_workers,
+            yahoo_batch_size=self.yahoo_batch_size,
+            yahoo_pause_s=self.yahoo_pause_s,
+        )
 
 
 def get_settings(**overrides) -> Settings:

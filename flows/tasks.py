@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from sources import registry
 from sources.base import load_universe
 from sources.contract import Batch, describe_rejects
+from sources.live import LiveConfig
 from transforms import plan as plans
 from transforms import runner, summary
 from warehouse import audit, load
@@ -60,13 +61,15 @@ def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...],
 
 
 @task(name="fetch", **TASK_OPTS)
-def fetch(source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow) -> Batch:
-    source = registry.make_source(source_name, source_path, universe_path)
+def fetch(source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow, live: LiveConfig | None = None) -> Batch:
+    source = registry.make_source(source_name, source_path, universe_path, live)
     batch = registry.fetch(source, window.dataset, window.tickers, window.start, window.end)
     logger = get_run_logger()
     logger.info("fetched %s %s..%s from %s: %d rows, %d refused", window.dataset, window.start, window.end, source_name, batch.rows, len(batch.rejects))
     for note in batch.notes:
         logger.warning("%s: %s", window.dataset, note)
+    for o in batch.failed.itertuples():
+        logger.warning("%s %s failed after %s attempt(s): %s", window.dataset, o.ticker, o.attempts, o.reason)
     return batch
 
 

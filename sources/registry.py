@@ -5,18 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from sources.base import Source, load_universe
 from sources.contract import ContractError
+
+if TYPE_CHECKING:
+    from sources.live import LiveConfig
 
 SOURCE_NAMES = ("sample", "files", "live")
 
 
-class SourceUnavailable(RuntimeError):
-    """The named source cannot be used here (yet), with the reason."""
-
-
 @lru_cache(maxsize=8)
-def make_source(name: str, path: str | None = None, universe_path: str | None = None) -> Source:
+def make_source(name: str, path: str | None = None, universe_path: str | None = None, live: "LiveConfig | None" = None) -> Source:
     """A source object; cached so that the tasks of one run share a sample market or a folder scan."""
     if name == "sample":
         from sources.sample import SampleSource
@@ -29,10 +30,9 @@ def make_source(name: str, path: str | None = None, universe_path: str | None = 
 
         return FilesSource(Path(path))
     if name == "live":
-        raise SourceUnavailable(
-            "the live sources (Yahoo Finance through yfinance, and CBOE) are not available in this "
-            "version yet; use --source sample, or --source files --path DIR with your own exports"
-        )
+        from sources.live import LiveConfig, make_live_source
+
+        return make_live_source(live or LiveConfig())
     raise ContractError(f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}")
 
 

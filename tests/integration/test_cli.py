@@ -45,7 +45,6 @@ def test_help_lists_the_commands(cli_env):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--source", "live"], "live sources (Yahoo Finance through yfinance, and CBOE) are not available"),
         (["run", "--source", "files"], "the files source needs a folder: pass --path DIR"),
         (["run", "--date", "2025-13-01"], "--date '2025-13-01' is not a date"),
         (["run", "--source", "files", "--path", "/no/such/folder"], "/no/such/folder"),
@@ -55,6 +54,21 @@ def test_run_refuses_bad_usage_clearly(cli_env, args, message):
     r = cli(args, cli_env)
     assert r.returncode == 2, r.stderr
     assert message in " ".join((r.stdout + r.stderr).split())
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "providers, message",
+    [
+        ('{"prices_daily": "bloomberg"}', "unknown provider 'bloomberg' for prices_daily"),
+        ('{"quotes": "yahoo"}', "unknown dataset 'quotes'"),
+        ("not json", "BELLWETHER_LIVE_PROVIDERS"),
+    ],
+)
+def test_a_bad_live_provider_mapping_is_refused(cli_env, providers, message):
+    r = cli(["run", "--source", "live"], dict(cli_env, BELLWETHER_LIVE_PROVIDERS=providers))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
 
 

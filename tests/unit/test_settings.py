@@ -1,0 +1,34 @@
+import pytest
+from pydantic import ValidationError
+
+from flows.settings import DEFAULT_WAREHOUSE, get_settings
+from sources.contract import ContractError
+from sources.live import DEFAULT_PROVIDERS
+
+
+def test_defaults():
+    s = get_settings()
+    assert (s.source, s.lookback_days, s.warehouse) == ("sample", 5, str(DEFAULT_WAREHOUSE))
+    assert dict(s.live_config().providers) == DEFAULT_PROVIDERS
+
+
+def test_environment_and_overrides(monkeypatch):
+    monkeypatch.setenv("BELLWETHER_WAREHOUSE", "/data/bw.duckdb")
+    monkeypatch.setenv("BELLWETHER_LOOKBACK_DAYS", "10")
+    monkeypatch.setenv("BELLWETHER_LIVE_PROVIDERS", '{"putcall_daily": "cboe", "prices_daily": "yahoo"}')
+    monkeypatch.setenv("BELLWETHER_YAHOO_MAX_WORKERS", "2")
+    s = get_settings(lookback_days=3)  # a CLI flag wins over the environment
+    assert (s.warehouse, s.lookback_days) == ("/data/bw.duckdb", 3)
+    cfg = s.live_config()
+    assert cfg.yahoo_max_workers == 2 and dict(cfg.providers)["putcall_daily"] == "cboe"
+    hash(cfg)  # hashable: a run's tasks share one source object through the registry's cache
+
+
+def test_bad_values_are_refused(monkeypatch):
+    monkeypatch.setenv("BELLWETHER_LOOKBACK_DAYS", "-1")
+    with pytest.raises(ValidationError):
+        get_settings()
+    monkeypatch.delenv("BELLWETHER_LOOKBACK_DAYS")
+    monkeypatch.setenv("BELLWETHER_LIVE_PROVIDERS", '{"prices_daily": "bloomberg"}')
+    with pytest.raises(ContractError, match="unknown provider 'bloomberg'"):
+        get_settings().live_config()
