@@ -13,9 +13,17 @@ Layouts recognised (the header is the first line, among the first 30, whose firs
 - wide tables with one ratio column per scope (`date,equity_pc_ratio,total_pc_ratio,...`): the
   scope is the prefix before `_pc_ratio` / `_ratio`; the table is melted to one row per cell.
 
-Scope of a long (one-scope) file: the PRODUCT line, else the file name stem (starting with
-a scope, `totalpc`, `indexpc`, `equitypcarchive`, or holding `<scope>pc`, `cboe_totalpc`),
-else `scope_hint`; else the layout is unrecognised.
+- CBOE's SPX archive (`spxpc.csv`): one disclaimer line, then
+  `Date,SPX Put/Call Ratio,SPX Put Volume,SPX Call Volume,Total SPX Options Volume`: a long
+  table whose call, put and ratio columns carry the scope as a prefix (puts before calls).
+  Recognised when one scope prefixes both a call and a put volume column, so wide tables
+  (ratio columns only) are not mistaken for it.
+
+Scope of a long (one-scope) file: the PRODUCT line, else the scope prefixing its columns,
+else the file name stem (starting with a scope, `totalpc`, `indexpc`, `equitypcarchive`, or
+holding `<scope>pc`, `cboe_totalpc`), else `scope_hint`; else the layout is unrecognised.
+A product named inside a broader phrase is that product: `CBOE VOLATILITY INDEX (VIX)` is
+vix and `S&P 500 INDEX (SPX)` is spx, not index.
 
 Rules:
 - Lines are physical 1-based file lines, header and disclaimer lines included, so `file:line`
@@ -57,17 +65,18 @@ _CALLS = {"call", "calls", "callvolume", "callsvolume"}
 _PUTS = {"put", "puts", "putvolume", "putsvolume"}
 _DATES = {"date", "tradedate"}
 _WIDE = re.compile(r"^\s*([a-z0-9]+?)[\s_\-]*(?:p/?c|put[\s_\-/]*call)?[\s_\-]*ratio\s*$", re.IGNORECASE)
-# Words CBOE uses in PRODUCT lines and file names, in the order they must be tried.
+# Words CBOE uses in PRODUCT lines and file names, in the order they must be tried: named
+# products first, because CBOE spells them inside broader words ("CBOE VOLATILITY INDEX (VIX)").
 _SCOPE_WORDS = (
-    ("total", "total"),
-    ("equity", "equity"),
-    ("equities", "equity"),
-    ("index", "index"),
     ("vix", "vix"),
     ("spx", "spx"),
     ("etp", "etp"),
     ("exchange traded", "etp"),
     ("exchangetraded", "etp"),
+    ("total", "total"),
+    ("equity", "equity"),
+    ("equities", "equity"),
+    ("index", "index"),
 )
 
 
@@ -158,6 +167,34 @@ def _scope_of_stem(stem: str) -> str | None:
     return None
 
 
+def _scope_prefixed_columns(names: list[str]) -> tuple[int | None, int | None, int | None, str | None]:
+    """Call, put and ratio columns named `<scope> call volume` etc. (CBOE's SPX archive), and the scope.
+
+    Only when exactly one call and one put volume column carry the same scope prefix;
+    otherwise (None, None, None, None) and the header is read as before.
+    """
+
+    def prefixed(wanted: set[str]) -> list[tuple[int, str]]:
+        found = []
+        for i, n in enumerate(names):
+            for scope in PUTCALL_SCOPES:
+                if n.startswith(scope) and n[len(scope):] in wanted:
+                    found.append((i, scope))
+        return found
+
+    calls, puts = prefixed(_CALLS), prefixed(_PUTS)
+    if len(calls) != 1 or len(puts) != 1 or calls[0][1] != puts[0][1]:
+        return None, None, None, None
+    scope = calls[0][1]
+    ratios = [i for i, s in prefixed(_LONG_RATIO) if s == scope]
+    return calls[0][0], puts[0][0], ratios[0] if len(ratios) == 1 else None, scope
+
+
+def _is_total_column(name: str) -> bool:
+    """TOTAL, Total Volume, Total SPX Options Volume: the sum of calls and puts, not a contract column."""
+    return name in {"total", "totalvolume"} or (name.startswith("total") and name.endswith("volume"))
+
+
 def _blank(series: pd.Series) -> pd.Series:
     low = series.str.strip().str.lower()
     return (low == "") | low.isin(NAN_SPELLINGS)
@@ -199,8 +236,11 @@ def parse_cboe_putcall(text: str, source_ref: str, scope_hint: str | None = None
     calls = next((i for i, n in enumerate(names) if n in _CALLS), None)
     puts = next((i for i, n in enumerate(names) if n in _PUTS), None)
     ratio = next((i for i, n in enumerate(names) if n in _LONG_RATIO), None)
+    column_scope = None
+    if calls is None and puts is None and ratio is None:
+        calls, puts, ratio, column_scope = _scope_prefixed_columns(names)
     wide: dict[int, str] = {}
-    if ratio is None:
+    if ratio is None and column_scope is None:
         for i, h in enumerate(header[1:], start=1):
             m = _WIDE.match(h)
             if m and norm(m.group(1)) not in {"p", "pc", "putcall", ""}:
@@ -252,7 +292,7 @@ def parse_cboe_putcall(text: str, source_ref: str, scope_hint: str | None = None
             f"{source_ref}: unrecognised put/call layout: header {header} has no ratio column "
             f"(P/C Ratio, Ratio or <scope>_pc_ratio) and no CALL and PUT columns"
         )
-    scope = product_scope or _scope_of_stem(PurePath(ref).stem) or (
+    scope = product_scope or column_scope or _scope_of_stem(PurePath(ref).stem) or (
         scope_hint.strip().lower() if scope_hint and scope_hint.strip() else None
     )
     if scope is None:
@@ -261,9 +301,7 @@ def parse_cboe_putcall(text: str, source_ref: str, scope_hint: str | None = None
             f"the file name does not start with one of {', '.join(PUTCALL_SCOPES)}, no scope hint)"
         )
     used = {0, calls, puts, ratio} - {None}
-    ignored = [
-        h for i, h in enumerate(header) if h and i not in used and norm(h) not in {"total", "totalvolume"}
-    ]
+    ignored = [h for i, h in enumerate(header) if h and i not in used and not _is_total_column(norm(h))]
     if ignored:
         notes.append(f"{source_ref}: ignored column(s) {', '.join(ignored)}")
     empty = pd.Series("", index=cells.index, dtype="str")

@@ -94,8 +94,15 @@ def no_network(request, monkeypatch):
     def guarded_perform(*args, **kwargs):
         raise NetworkBlocked("test tried to make a real HTTP request through libcurl (curl_cffi)")
 
+    real_create_connection = socket.create_connection
+
+    def guarded_create_connection(address, *args, **kwargs):
+        if not str(address[0]).startswith(_LOOPBACK):
+            raise NetworkBlocked(f"test tried to connect to {address}")
+        return real_create_connection(address, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: guarded_connect(socket.socket(), address))
+    monkeypatch.setattr(socket, "create_connection", guarded_create_connection)
     try:
         import curl_cffi.curl
 
@@ -103,3 +110,7 @@ def no_network(request, monkeypatch):
     except ImportError:  # pragma: no cover
         pass
     yield
+
+
+# FakeYahooSession and the yfinance isolation fixtures (`yf_isolated`, `fake_yahoo`).
+pytest_plugins = ("tests.fakes.yahoo",)
