@@ -36,6 +36,9 @@ class Dataset:
     required: tuple[str, ...]      # must be present and not null on every row
     date_column: str               # the column a load window is expressed in
     snapshot_only: bool = False    # providers serve it only "as of now"
+    # For datasets that keep every publication of a figure (fundamentals: one row per report),
+    # what identifies the figure; `date_column` then dates each publication.
+    published_as: tuple[str, ...] = ()
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -117,6 +120,7 @@ FUNDAMENTALS = Dataset(
     key=("ticker", "period_end", "report_date"),
     required=("ticker", "period_end", "report_date"),
     date_column="report_date",
+    published_as=("ticker", "period_end"),
 )
 
 VALUATION = Dataset(

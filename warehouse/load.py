@@ -148,6 +148,43 @@ def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pd.DataFrame, *, r
     return len(outcomes)
 
 
+def _republished(con: duckdb.DuckDBPyConnection, ds: Dataset, frame: pd.DataFrame) -> pd.Series:
+    """Rows that repeat the latest earlier publication of the same figure, value for value.
+
+    A provider that serves figures "as of now" without a report date (Yahoo, for a quarter its
+    earnings calendar lacks) dates them the night it first sees them; the next nights bring the
+    same figures again under a later date. Those repeats are not new publications: they are
+    counted as unchanged. A later row with different values is a restatement and is kept.
+    """
+    if not ds.published_as or frame.empty:
+        return pd.Series(False, index=frame.index)
+    ident, version = list(ds.published_as), ds.date_column
+    values = [c for c in ds.columns if c not in ds.key]
+    incoming = frame.assign(bellwether_row=range(len(frame)))
+    con.register("bellwether_published", _arrow(incoming))
+    try:
+        on = " and ".join(f"t.{c} = i.{c}" for c in ident)
+        same = " and ".join(f"l.{c} is not distinct from i.{c}" for c in values)
+        rows = con.execute(
+            f"""
+            with latest as (
+                select i.bellwether_row, t.*
+                from bellwether_published as i
+                inner join raw.{ds.name} as t on {on} and t.{version} < cast(i.{version} as date)
+                qualify row_number() over (partition by i.bellwether_row order by t.{version} desc) = 1
+            )
+            select l.bellwether_row
+            from latest as l
+            inner join bellwether_published as i using (bellwether_row)
+            where {same}
+            """
+        ).fetchall()
+    finally:
+        _unregister(con, "bellwether_published")
+    hit = {r[0] for r in rows}
+    return pd.Series([i in hit for i in range(len(frame))], index=frame.index)
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: Batch,
@@ -162,8 +199,9 @@ def load_batch(
     table = f"raw.{ds.name}"
     con.begin()
     try:
+        fresh = batch.frame[~_republished(con, ds, batch.frame)]
         inserted, updated = _upsert(
-            con, table, dict(ds.columns), ds.key, batch.frame, source=source, run_id=run_id, loaded_at=loaded_at
+            con, table, dict(ds.columns), ds.key, fresh, source=source, run_id=run_id, loaded_at=loaded_at
         )
         rejected = quarantine(con, batch.rejects, run_id=run_id, table=table, at=loaded_at)
         record_outcomes(con, batch.outcomes, run_id=run_id, source=source, at=loaded_at)

@@ -98,3 +98,21 @@ def test_fetch_outcomes_are_recorded_with_the_batch(con):
     assert r.failed == ("SPY",)
     got = con.execute("select ticker, status, attempts, reason from audit.fetch_outcomes order by ticker").fetchall()
     assert got == [("NVDA", "ok", 1, None), ("SPY", "failed", 5, "rate limited (HTTP 429) after 5 attempts")]
+
+
+def test_a_figure_seen_again_under_a_later_date_is_not_a_new_publication(con):
+    from sources.contract import FUNDAMENTALS
+
+    def quarter(report_date, revenue):
+        return conform(FUNDAMENTALS, pd.DataFrame({
+            "ticker": ["NVDA"], "period_end": ["2024-10-31"], "report_date": [report_date],
+            "revenue": [revenue], "gross_profit": [26.156e9],
+        }))
+
+    load_batch(con, quarter("2024-12-02", 35.082e9), source="yahoo", run_id="r1", loaded_at=T1)
+    r = load_batch(con, quarter("2024-12-03", 35.082e9), source="yahoo", run_id="r2", loaded_at=T2)
+    assert (r.inserted, r.unchanged) == (0, 1)  # the same figures, seen the next night
+    r = load_batch(con, quarter("2025-01-15", 35.1e9), source="yahoo", run_id="r3", loaded_at=T2)
+    assert r.inserted == 1  # a restatement is a new publication
+    got = con.execute("select report_date, revenue from raw.fundamentals_quarterly order by report_date").fetchall()
+    assert got == [(dt.date(2024, 12, 2), 35.082e9), (dt.date(2025, 1, 15), 35.1e9)]
