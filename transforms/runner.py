@@ -49,6 +49,7 @@ LOOKBACK_SLACK_SESSIONS = 10
 
 _REF_RE = re.compile(r"\b(raw|staging|marts)\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 _PARAM_RE = re.compile(r"\$([a-z_][a-z0-9_]*)", re.IGNORECASE)
+_CONTINUATION_RE = re.compile(r"^--\s{4,}\S")
 _HEADER_RE = re.compile(r"^--\s*([A-Za-z ]+):\s*(.*)$")
 
 
@@ -100,12 +101,19 @@ def parse_model(path: Path, layer: str) -> Model:
     if name != path.stem:
         raise ModelError(f"{path}: header names '{name}' but the file is '{path.stem}.sql'")
     fields: dict[str, str] = {}
+    last = None
     for line in lines[1:]:
         if not line.startswith("--"):
             break
         m = _HEADER_RE.match(line)
         if m:
-            fields[m.group(1).strip().lower()] = m.group(2).strip()
+            last = m.group(1).strip().lower()
+            fields[last] = m.group(2).strip()
+        elif last and _CONTINUATION_RE.match(line):
+            # A long field goes on over indented comment lines ("--     marts.x,").
+            fields[last] = f"{fields[last]} {line[2:].strip()}"
+        else:
+            last = None
     for required in ("grain", "depends on", "materialized"):
         if required not in fields:
             raise ModelError(f"{path}: header lacks '-- {required.capitalize()}: ...'")

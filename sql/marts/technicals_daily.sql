@@ -2,21 +2,47 @@
 -- Grain: one row per ticker per trade_date.
 -- Depends on: staging.stg_prices_daily
 -- Materialized: incremental by trade_date
--- Lookback: 200 sessions
+-- Lookback: 252 sessions
 --
--- Moving averages are over `close` (as traded, split-adjusted: the level chart readers see);
--- returns are over `adj_close` (so a dividend is not a loss). A window with fewer rows of
--- history than its length gives NULL, never a shorter average.
+-- Moving averages, the 52-week range and their distances are over `close` (as traded,
+-- split-adjusted: the level chart readers see); returns and realised volatility are over
+-- `adj_close` (so a dividend is not a loss). Windows count the ticker's own rows (sessions it
+-- traded). A window with fewer rows of history than its length gives NULL, never a shorter
+-- average: return_Nd_pct needs N earlier rows, sma_N N rows, high_52w / low_52w 252 rows,
+-- realized_vol_21d_pct 21 daily returns (22 rows), volume_avg_50 50 rows with a volume.
 -- pct_to_sma_N = 100 * (sma_N / close - 1): -2.0 means the average sits 2% below the close.
+-- drawdown_from_52w_high_pct = 100 * (close / high_52w - 1): 0 at a new high, else negative.
+-- realized_vol_21d_pct: sample standard deviation of the last 21 daily log returns,
+-- annualised with sqrt(252), in percent (32.0 means 32% a year).
 
 with prices as (
     select
         ticker,
         trade_date,
         close,
-        adj_close
+        adj_close,
+        volume
     from staging.stg_prices_daily
     where trade_date >= $input_start_date
+),
+
+returns as (
+    select
+        ticker,
+        trade_date,
+        close,
+        adj_close,
+        volume,
+        lag(adj_close, 1) over by_ticker as adj_close_1d_ago,
+        lag(adj_close, 5) over by_ticker as adj_close_5d_ago,
+        lag(adj_close, 21) over by_ticker as adj_close_21d_ago,
+        -- A non-positive price is a broken row; ln() would fail the whole build on it.
+        case
+            when adj_close > 0 and lag(adj_close, 1) over by_ticker > 0
+                then ln(adj_close / lag(adj_close, 1) over by_ticker)
+        end as log_return_1d
+    from prices
+    window by_ticker as (partition by ticker order by trade_date)
 ),
 
 windows as (
@@ -25,27 +51,50 @@ windows as (
         trade_date,
         close,
         adj_close,
-        lag(adj_close) over by_ticker as prev_adj_close,
+        volume,
+        adj_close_1d_ago,
+        adj_close_5d_ago,
+        adj_close_21d_ago,
+        avg(close) over (by_ticker rows between 19 preceding and current row) as avg_20,
+        count(close) over (by_ticker rows between 19 preceding and current row) as n_20,
         avg(close) over (by_ticker rows between 49 preceding and current row) as avg_50,
         count(close) over (by_ticker rows between 49 preceding and current row) as n_50,
         avg(close) over (by_ticker rows between 99 preceding and current row) as avg_100,
         count(close) over (by_ticker rows between 99 preceding and current row) as n_100,
+        avg(close) over (by_ticker rows between 124 preceding and current row) as avg_125,
+        count(close) over (by_ticker rows between 124 preceding and current row) as n_125,
         avg(close) over (by_ticker rows between 199 preceding and current row) as avg_200,
-        count(close) over (by_ticker rows between 199 preceding and current row) as n_200
-    from prices
+        count(close) over (by_ticker rows between 199 preceding and current row) as n_200,
+        max(close) over (by_ticker rows between 251 preceding and current row) as max_252,
+        min(close) over (by_ticker rows between 251 preceding and current row) as min_252,
+        count(close) over (by_ticker rows between 251 preceding and current row) as n_252,
+        stddev_samp(log_return_1d) over (by_ticker rows between 20 preceding and current row) as stddev_21,
+        count(log_return_1d) over (by_ticker rows between 20 preceding and current row) as n_returns_21,
+        avg(volume) over (by_ticker rows between 49 preceding and current row) as avg_volume_50,
+        count(volume) over (by_ticker rows between 49 preceding and current row) as n_volume_50
+    from returns
     window by_ticker as (partition by ticker order by trade_date)
 ),
 
-moving_averages as (
+full_windows as (
     select
         ticker,
         trade_date,
         close,
         adj_close,
-        prev_adj_close,
+        volume,
+        adj_close_1d_ago,
+        adj_close_5d_ago,
+        adj_close_21d_ago,
+        case when n_20 = 20 then avg_20 end as sma_20,
         case when n_50 = 50 then avg_50 end as sma_50,
         case when n_100 = 100 then avg_100 end as sma_100,
-        case when n_200 = 200 then avg_200 end as sma_200
+        case when n_125 = 125 then avg_125 end as sma_125,
+        case when n_200 = 200 then avg_200 end as sma_200,
+        case when n_252 = 252 then max_252 end as high_52w,
+        case when n_252 = 252 then min_252 end as low_52w,
+        case when n_returns_21 = 21 then stddev_21 * sqrt(252) * 100 end as realized_vol_21d_pct,
+        case when n_volume_50 = 50 then avg_volume_50 end as volume_avg_50
     from windows
 ),
 
@@ -54,14 +103,30 @@ final as (
         ticker,
         trade_date,
         close,
-        pct_diff(adj_close, prev_adj_close) as return_1d_pct,
+        adj_close,
+        volume,
+        pct_diff(adj_close, adj_close_1d_ago) as return_1d_pct,
+        pct_diff(adj_close, adj_close_5d_ago) as return_5d_pct,
+        pct_diff(adj_close, adj_close_21d_ago) as return_21d_pct,
+        sma_20,
         sma_50,
         sma_100,
+        sma_125,
         sma_200,
+        pct_diff(sma_20, close) as pct_to_sma_20,
         pct_diff(sma_50, close) as pct_to_sma_50,
         pct_diff(sma_100, close) as pct_to_sma_100,
-        pct_diff(sma_200, close) as pct_to_sma_200
-    from moving_averages
+        pct_diff(sma_125, close) as pct_to_sma_125,
+        pct_diff(sma_200, close) as pct_to_sma_200,
+        high_52w,
+        low_52w,
+        close = high_52w as is_52w_high,
+        close = low_52w as is_52w_low,
+        pct_diff(close, high_52w) as drawdown_from_52w_high_pct,
+        realized_vol_21d_pct,
+        volume_avg_50,
+        volume / nullif(volume_avg_50, 0) as volume_ratio_50
+    from full_windows
     where trade_date >= $start_date
 )
 

@@ -1,5 +1,9 @@
+import datetime as dt
+
 import duckdb
 import pytest
+
+from flows.nightly import nightly
 
 RAW_TABLES = ("prices_daily", "putcall_daily", "fundamentals_quarterly", "option_quotes", "valuation_snapshots", "universe")
 
@@ -25,3 +29,39 @@ def scalar(path, sql, params=None):
 def fetch(path, sql, params=None):
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def link(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.symlink_to(src)
+
+
+@pytest.fixture(scope="session")
+def real_folder(tmp_path_factory):
+    from tests.conftest import REAL_DATA
+
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real data folder {REAL_DATA} is absent")
+    root = tmp_path_factory.mktemp("real")
+    # Two price vendors whose tickers do not overlap: ETFs with as-traded Close + AdjClose, and
+    # stocks with as-traded close + adj_close + dividends.
+    for f in (REAL_DATA / "prices" / "taeheon-kong_etf-app").glob("*.csv"):
+        link(f, root / "prices" / f.name)
+    for f in (REAL_DATA / "prices" / "AizG237_stock-analysis").glob("*.csv"):
+        link(f, root / "prices" / f.name)
+    for f in (REAL_DATA / "putcall").rglob("*.csv"):
+        link(f, root / "putcall" / f.parent.name / f.name)
+    link(REAL_DATA / "options" / "ansabs_options_pricing" / "nvda_options.csv", root / "options" / "ansabs" / "nvda_options.csv")
+    (root / "options" / "ansabs" / "snapshot_dates.csv").write_text("file,snapshot_date\nnvda_options.csv,2025-02-03\n")
+    link(REAL_DATA / "fundamentals" / "NVDA_quarterly_tidy.csv", root / "fundamentals" / "NVDA_quarterly_tidy.csv")
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_warehouse(real_folder, tmp_path_factory):
+    """The real files loaded as a backfill-sized first night (2025-01-27) and a second night
+    (2025-02-03, with the NVDA option chain); shared by every module that reads them."""
+    path = tmp_path_factory.mktemp("realwh") / "bellwether.duckdb"
+    first = nightly(run_date=dt.date(2025, 1, 27), source="files", path=str(real_folder), warehouse=str(path), history_sessions=6000)
+    second = nightly(run_date=dt.date(2025, 2, 3), source="files", path=str(real_folder), warehouse=str(path))
+    return path, first, second

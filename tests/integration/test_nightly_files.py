@@ -13,40 +13,6 @@ from tests.integration.conftest import fetch, scalar
 PROVENANCE_TOTALPC_ROWS = 3253
 
 
-def link(src, dst):
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.symlink_to(src)
-
-
-@pytest.fixture(scope="module")
-def real_folder(tmp_path_factory):
-    from tests.conftest import REAL_DATA
-
-    if not REAL_DATA.is_dir():
-        pytest.skip(f"real data folder {REAL_DATA} is absent")
-    root = tmp_path_factory.mktemp("real")
-    # Two price vendors whose tickers do not overlap: ETFs with as-traded Close + AdjClose, and
-    # stocks with as-traded close + adj_close + dividends.
-    for f in (REAL_DATA / "prices" / "taeheon-kong_etf-app").glob("*.csv"):
-        link(f, root / "prices" / f.name)
-    for f in (REAL_DATA / "prices" / "AizG237_stock-analysis").glob("*.csv"):
-        link(f, root / "prices" / f.name)
-    for f in (REAL_DATA / "putcall").rglob("*.csv"):
-        link(f, root / "putcall" / f.parent.name / f.name)
-    link(REAL_DATA / "options" / "ansabs_options_pricing" / "nvda_options.csv", root / "options" / "ansabs" / "nvda_options.csv")
-    (root / "options" / "ansabs" / "snapshot_dates.csv").write_text("file,snapshot_date\nnvda_options.csv,2025-02-03\n")
-    link(REAL_DATA / "fundamentals" / "NVDA_quarterly_tidy.csv", root / "fundamentals" / "NVDA_quarterly_tidy.csv")
-    return root
-
-
-@pytest.fixture(scope="module")
-def real_warehouse(real_folder, tmp_path_factory):
-    path = tmp_path_factory.mktemp("realwh") / "bellwether.duckdb"
-    first = nightly(run_date=dt.date(2025, 1, 27), source="files", path=str(real_folder), warehouse=str(path), history_sessions=6000)
-    second = nightly(run_date=dt.date(2025, 2, 3), source="files", path=str(real_folder), warehouse=str(path))
-    return path, first, second
-
-
 def test_backfill_sized_load_of_the_real_files(real_warehouse, real_folder):
     path, first, second = real_warehouse
     # Every SPY row up to the second run date arrived (an independent read of the file).

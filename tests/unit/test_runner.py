@@ -83,3 +83,16 @@ def test_select_with_downstream(sql):
     assert [m.name for m in select_models(models, ["s+"])] == ["s", "m1", "m2"]
     with pytest.raises(ModelError, match="no model named 'nope'"):
         select_models(models, ["nope"])
+
+
+def test_a_long_depends_on_goes_on_over_indented_lines(sql):
+    p = sql / "staging" / "wide.sql"
+    p.write_text(
+        "-- wide\n-- Grain: one row per ticker.\n-- Depends on: raw.prices_daily,\n--     raw.universe\n"
+        "-- Materialized: view\n--\n-- Prose after the header is not part of it.\n\n"
+        "select * from raw.prices_daily join raw.universe using (ticker)\n"
+    )
+    assert parse_model(p, "staging").depends_on == ("raw.prices_daily", "raw.universe")
+    p.write_text(p.read_text().replace("--     raw.universe\n", "-- raw.universe\n"))  # not indented: prose
+    with pytest.raises(ModelError, match="header says it depends on raw.prices_daily but the SQL reads"):
+        parse_model(p, "staging")
