@@ -167,12 +167,32 @@ def _print_summary(summary: dict) -> None:
             t.add_row(h["ticker"], f(h["close"]), f(h["return_1d_pct"]), f(h["sma_50"]), f(h["pct_to_sma_50"]),
                       f(h["sma_100"]), f(h["pct_to_sma_100"]), f(h["sma_200"]), f(h["pct_to_sma_200"]))
         console.print(t)
+    _print_check_summary(summary.get("checks"), summary.get("data_docs"))
     if summary.get("warehouse"):
         console.print(
             f"Warehouse: {summary['warehouse']}  run id: {summary['run_id']}\n"
             "Query it: bellwether query \"select * from marts.technicals_daily order by trade_date desc limit 10\"",
             highlight=False,
         )
+
+
+def _print_check_summary(result: dict | None, docs: str | None) -> None:
+    if result:
+        console.print(
+            f"Checks: {result['checks_run']:,} run, {result['passed']:,} passed, "
+            f"{result['errors']} error check(s) failing, {result['warnings']} warning(s)",
+            highlight=False,
+        )
+        if result["failing"]:
+            t = Table(title="Failing checks (bellwether checks --run ID for all)", title_justify="left")
+            for c in ("severity", "table", "check", "rows", "batches", "e.g."):
+                t.add_column(c, justify="right" if c in ("rows", "batches") else "left")
+            for f in result["failing"]:
+                sample = ", ".join(" ".join(str(v) for v in k.values()) for k in f["sample"][:2])
+                t.add_row(f["severity"], f["table"], f["check"], f"{f['rows']:,}", str(f["batches"]), sample)
+            console.print(t)
+    if docs:
+        console.print(f"Data Docs: {docs}", highlight=False)
 
 
 @app.command()
@@ -182,26 +202,116 @@ def build(
     since: Annotated[Optional[str], typer.Option(help="recompute incremental models from this date on (YYYY-MM-DD)")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Build the staging views and marts from what is in raw (no fetching)."""
-    from transforms.runner import ModelError, build as run_build
+    """Build the staging views and marts from raw (no fetching), checking each table as it is built.
+
+    A failing error check publishes nothing and exits 1."""
+    from transforms.runner import ModelError, discover, select_models
+    from transforms.runner import build as run_build
+    from warehouse import audit, checks
     from warehouse.connect import WarehouseBusy, writer
 
     settings = get_settings(warehouse=warehouse)
     since_date = _parse_date(since, "--since")
+    started = dt.datetime.now(dt.UTC)
+    run_id = audit.new_run_id("build", started)
+    collected: list = []
+    expectations = checks.Expectations(checks.data_docs_dir(settings.warehouse, run_id))
     try:
         with writer(settings.warehouse, holder="bellwether build", wait_s=settings.lock_wait_s) as con:
             last = con.execute("select max(trade_date) from raw.prices_daily").fetchone()[0] or dt.date.today()
-            results = run_build(con, run_date=last, since=since_date, select=select, full_refresh=full_refresh or since_date is None)
+            params = {"select": select, "since": str(since_date) if since_date else None, "full_refresh": full_refresh or since_date is None}
+            audit.start_run(con, run_id=run_id, flow="build", parameters=params, started_at=started)
+            status, message, results = audit.FAILED, None, []
+            try:
+                hook = checks.build_hook(
+                    checks.discover_checks(), since=since_date, run_date=last, expectations=expectations, collected=collected,
+                    planned=[m.relation for m in select_models(discover(), select)],
+                )
+                results = run_build(
+                    con, run_date=last, since=since_date, select=select, full_refresh=full_refresh or since_date is None, after_model=hook
+                )
+                status = audit.SUCCEEDED
+            except (ModelError, checks.CheckFailed, checks.ChecksFileError) as exc:
+                message = str(exc)
+            finally:
+                checks.record_results(con, collected, run_id=run_id, at=dt.datetime.now(dt.UTC))
+                audit.finish_run(
+                    con, run_id=run_id, status=status, ended_at=dt.datetime.now(dt.UTC), message=message,
+                    rows_by_table={r.relation: r.rows_written for r in results if r.mode != "view"},
+                )
+                summary = checks.summarize(con, run_id)
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
-    except ModelError as exc:
-        _fail(str(exc), EXIT_FAILED)
+    docs = expectations.build_docs()
+    if message:
+        _print_check_summary(summary, str(docs) if docs else None)
+        _fail(f"build failed, nothing was published: {message}", EXIT_FAILED)
     t = Table(title="Built", title_justify="left")
     for c in ("table", "mode", "rows", "rows written", "seconds"):
         t.add_column(c)
     for r in results:
         t.add_row(r.relation, r.mode, f"{r.rows:,}", f"{r.rows_written:,}", f"{r.seconds:.2f}")
     console.print(t)
+    _print_check_summary(summary, str(docs) if docs else None)
+    console.print(f"run id: {run_id}", highlight=False)
+
+
+@app.command()
+def checks(
+    run: Annotated[Optional[str], typer.Option("--run", help="run id [default: the latest run that ran checks]")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="only the checks that failed")] = False,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json")] = OutputFormat.table,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Show a run's data checks: severity, rows checked and failing, sample failing keys.
+
+    Without --run: the latest run that ran checks."""
+    from pathlib import Path
+
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
+
+    settings = get_settings(warehouse=warehouse)
+    try:
+        with reader(settings.warehouse) as con:
+            run_id = run or (con.execute(
+                "select run_id from audit.check_results group by run_id order by max(checked_at) desc limit 1"
+            ).fetchone() or [None])[0]
+            if run_id is None:
+                _fail("no checks have run in this warehouse yet: run `bellwether run` first", EXIT_FAILED)
+            frame = con.execute(
+                f"""
+                select stage, table_name as "table", check_name as "check", severity, action,
+                       case when success then 'pass' else 'FAIL' end as result,
+                       sum(rows_checked) as rows_checked, sum(unexpected_count) as failing_rows, count(*) as batches,
+                       any_value(sample_keys::varchar order by unexpected_count desc) as sample_keys
+                from audit.check_results
+                where run_id = ? {"and not success" if failed else ""}
+                group by all
+                order by stage desc, "table", result, "check"
+                """,
+                [run_id],
+            ).fetchdf()
+            known = con.execute("select count(*) from audit.runs where run_id = ?", [run_id]).fetchone()[0]
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    if frame.empty and not failed:
+        _fail(f"no check results for run {run_id}{'' if known else ' (no such run)'}", EXIT_FAILED)
+    if format == OutputFormat.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    if format == OutputFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+        return
+    t = Table(title=f"Checks of run {run_id}", title_justify="left")
+    for c in frame.columns:
+        t.add_column(c, justify="right" if frame[c].dtype.kind in "iuf" else "left")
+    for row in frame.itertuples(index=False):
+        style = None if row.result == "pass" else "red" if row.severity == "error" else "yellow"
+        t.add_row(*("" if v is None or v != v else f"{v:,}" if isinstance(v, (int, float)) else str(v)[:80] for v in row), style=style)
+    console.print(t)
+    docs = Path(settings.warehouse).resolve().parent / "data_docs" / run_id / "index.html"
+    if docs.exists():
+        console.print(f"Data Docs: {docs}", highlight=False)
 
 
 @app.command()

@@ -13,9 +13,17 @@ Parameters:
 - warehouse: the DuckDB target (default BELLWETHER_WAREHOUSE or warehouse/bellwether.duckdb).
 - universe: the universe CSV.
 
+Order: land -> check -> publish. Each fetched batch is checked (sql/raw/<table>.checks.yml)
+before it is loaded: rows failing an error check are quarantined, the rest load. Then the
+staging views and marts are built in one transaction, each checked as it is built; a blocking
+failure rolls the whole build back (yesterday's marts stand) and the run fails naming the
+table, check and keys. Every check result goes to audit.check_results, and the run's Great
+Expectations Data Docs site to <warehouse folder>/data_docs/<run id>/index.html.
+
 Writes: raw.prices_daily, raw.putcall_daily, raw.fundamentals_quarterly, raw.option_quotes,
-raw.valuation_snapshots, raw.universe; audit.runs, audit.load_batches, audit.quarantine;
-the staging views and marts.technicals_daily. Publishes a markdown artifact `nightly-summary`.
+raw.valuation_snapshots, raw.universe; audit.runs, audit.load_batches, audit.quarantine,
+audit.check_results; the staging views and marts. Publishes a markdown artifact
+`nightly-summary`.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from sources.contract import describe_rejects
 from transforms.plan import earliest_change
 from transforms.summary import summary_markdown
 from warehouse.audit import FAILED, PARTIAL, SUCCEEDED, new_run_id
+from warehouse.checks import CheckFailed, data_docs_dir
 from warehouse.connect import run_lock
 
 
@@ -70,17 +79,23 @@ def nightly(
         "universe": settings.universe,
     }
     loads, rejects, notes, failures, rows_by_table = [], [], [], [], {}
+    docs_dir = str(data_docs_dir(settings.warehouse, run_id))
     with run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
-            universe_frame = tasks.load_universe_table(settings.warehouse, settings.universe, run_id=run_id, loaded_at=started_at)
+            universe_frame = tasks.load_universe_table(
+                settings.warehouse, settings.universe, run_id=run_id, loaded_at=started_at, run_date=day, docs_dir=docs_dir,
+            )
             windows = tasks.plan_nightly(
                 settings.warehouse, run_date=day, tickers=tuple(universe_frame["ticker"]),
                 lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
             )
             for window in windows:
                 batch = tasks.fetch(settings.source, settings.path, settings.universe, window, settings.live_config())
-                result = tasks.load_batch(settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window)
+                result = tasks.load_batch(
+                    settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window,
+                    run_date=day, docs_dir=docs_dir,
+                )
                 loads.append({
                     "table": result.table, "window": f"{window.start}..{window.end}", "delivered": result.delivered,
                     "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
@@ -90,14 +105,24 @@ def nightly(
                 rejects += describe_rejects(batch.rejects, limit=5)
                 failures += [f"{window.dataset} {o.ticker}: {o.reason}" for o in batch.failed.itertuples()]
                 notes += [f"{window.dataset}: {n}" for n in batch.notes]
-            builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows))
+            builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows), run_id=run_id, docs_dir=docs_dir)
             for b in builds:
                 if b.mode != "view":
                     rows_by_table[b.relation] = b.rows_written
             top = tasks.headline(settings.warehouse, run_date=day)
         except Exception as exc:
-            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=rows_by_table, message=f"{type(exc).__name__}: {exc}")
+            docs = tasks.data_docs(docs_dir)
+            blocked = isinstance(exc, CheckFailed)
+            message = (
+                f"blocked by data checks, nothing built was published (yesterday's marts stand): {exc}"
+                if blocked else f"{type(exc).__name__}: {exc}"
+            )
+            if docs:
+                message += f"; data docs: {docs}"
+            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=rows_by_table, message=message)
             raise
+        docs = tasks.data_docs(docs_dir)
+        check_summary = tasks.check_summary(settings.warehouse, run_id=run_id)
         quarantined = sum(ld["rejected"] for ld in loads)
         status = PARTIAL if quarantined or failures else SUCCEEDED
         problems = []
@@ -111,6 +136,7 @@ def nightly(
     summary = base | {
         "status": status, "message": message, "warehouse": settings.warehouse, "loads": loads,
         "rejects": rejects, "failures": failures, "notes": notes, "headline": top,
+        "checks": check_summary, "data_docs": docs,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }
     create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")

@@ -18,10 +18,19 @@ from sources.contract import Batch, describe_rejects
 from sources.live import LiveConfig
 from transforms import plan as plans
 from transforms import runner, summary
-from warehouse import audit, load
+from warehouse import audit, checks, load
 from warehouse.connect import writer
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
+
+
+def _log_failed_checks(logger, results) -> None:
+    for r in results:
+        if not r.success:
+            (logger.error if r.blocking else logger.warning)(
+                "check %s on %s: %d row(s) failed%s", r.check, r.table, r.unexpected_count,
+                f" (e.g. {r.sample_keys[:2]})" if r.sample_keys else "",
+            )
 
 
 @task(name="start-run", **TASK_OPTS)
@@ -39,9 +48,22 @@ def finish_run(warehouse: str, *, run_id: str, status: str, ended_at: dt.datetim
 
 
 @task(name="load-universe", **TASK_OPTS)
-def load_universe_table(warehouse: str, universe_path: str, *, run_id: str, loaded_at: dt.datetime) -> pd.DataFrame:
+def load_universe_table(
+    warehouse: str, universe_path: str, *, run_id: str, loaded_at: dt.datetime, run_date: dt.date, docs_dir: str | None = None,
+) -> pd.DataFrame:
+    """Check the universe file, then load it; a universe failing an error check stops the run
+    (every later step depends on it), with the file, check and tickers named."""
     universe = load_universe(universe_path)
     with writer(warehouse) as con:
+        outcome = checks.check_batch(
+            con, universe, checks.discover_checks().get("raw.universe"), run_date=run_date, batch_ref=universe_path,
+            expectations=checks.expectations_for(docs_dir),
+        )
+        checks.record_results(con, outcome.results, run_id=run_id, at=loaded_at)
+        _log_failed_checks(get_run_logger(), outcome.results)
+        blocking = [r for r in outcome.results if r.blocking]
+        if blocking:
+            raise checks.CheckFailed(blocking)
         result = load.load_universe(con, universe, source=universe_path, run_id=run_id, loaded_at=loaded_at)
     get_run_logger().info("universe: %d tickers (%d new, %d changed, %d removed)", len(universe), result.inserted, result.updated, result.removed)
     return universe
@@ -74,23 +96,71 @@ def fetch(source_name: str, source_path: str | None, universe_path: str, window:
 
 
 @task(name="load", **TASK_OPTS)
-def load_batch(warehouse: str, batch: Batch, *, source: str, run_id: str, loaded_at: dt.datetime, window: plans.DatasetWindow) -> load.LoadResult:
+def load_batch(
+    warehouse: str, batch: Batch, *, source: str, run_id: str, loaded_at: dt.datetime, window: plans.DatasetWindow,
+    run_date: dt.date, docs_dir: str | None = None,
+) -> load.LoadResult:
+    """Land -> check -> publish one fetched batch."""
+    checks_file = checks.discover_checks().get(f"raw.{batch.dataset.name}")
     with writer(warehouse) as con:
-        result = load.load_batch(con, batch, source=source, run_id=run_id, loaded_at=loaded_at, window=(window.start, window.end))
+        result, outcome = load.land_check_publish(
+            con, batch, checks_file=checks_file, expectations=checks.expectations_for(docs_dir), run_date=run_date,
+            source=source, run_id=run_id, loaded_at=loaded_at, window=(window.start, window.end),
+        )
     logger = get_run_logger()
     logger.info("loaded %s: %d inserted, %d updated, %d unchanged, %d quarantined", result.table, result.inserted, result.updated, result.unchanged, result.rejected)
     for line in describe_rejects(batch.rejects):
         logger.warning("quarantined %s", line)
+    _log_failed_checks(logger, outcome.results)
+    if outcome.held:
+        logger.error("%s batch %s..%s held in quarantine by its checks", batch.dataset.name, window.start, window.end)
     return result
 
 
 @task(name="build-marts", **TASK_OPTS)
-def build_marts(warehouse: str, *, run_date: dt.date, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False) -> list[runner.BuildResult]:
+def build_marts(
+    warehouse: str, *, run_date: dt.date, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False,
+    run_id: str | None = None, docs_dir: str | None = None,
+) -> list[runner.BuildResult]:
+    """Build staging and marts, checking each built table before anything is published; record
+    every check's result whether or not the build went through."""
+    collected: list[checks.CheckResult] = []
+    hook = checks.build_hook(
+        checks.discover_checks(), since=None if full_refresh else since, run_date=run_date,
+        expectations=checks.expectations_for(docs_dir), collected=collected,
+        planned=[m.relation for m in runner.select_models(runner.discover(), select)],
+    )
+    logger = get_run_logger()
     with writer(warehouse) as con:
-        results = runner.build(con, run_date=run_date, since=since, select=select, full_refresh=full_refresh)
+        try:
+            results = runner.build(con, run_date=run_date, since=since, select=select, full_refresh=full_refresh, after_model=hook)
+        finally:
+            if run_id:
+                checks.record_results(con, collected, run_id=run_id, at=dt.datetime.now(dt.UTC))
+            _log_failed_checks(logger, collected)
     for r in results:
-        get_run_logger().info("built %s (%s): %d rows, %d written in %.2f s", r.relation, r.mode, r.rows, r.rows_written, r.seconds)
+        logger.info("built %s (%s): %d rows, %d written in %.2f s", r.relation, r.mode, r.rows, r.rows_written, r.seconds)
     return results
+
+
+@task(name="data-docs", **TASK_OPTS)
+def data_docs(docs_dir: str | None) -> str | None:
+    """Render the run's Great Expectations Data Docs site; its index.html, or None."""
+    index = checks.expectations_for(docs_dir).build_docs() if docs_dir else None
+    if index:
+        get_run_logger().info("data docs: %s", index)
+    return str(index) if index else None
+
+
+@task(name="check-summary", **TASK_OPTS)
+def check_summary(warehouse: str, *, run_id: str) -> dict:
+    with writer(warehouse) as con:
+        result = checks.summarize(con, run_id)
+    get_run_logger().info(
+        "checks: %d run, %d passed, %d failing error check(s), %d warning(s)",
+        result["checks_run"], result["passed"], result["errors"], result["warnings"],
+    )
+    return result
 
 
 @task(name="headline", **TASK_OPTS)

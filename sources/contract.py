@@ -163,6 +163,17 @@ class Batch:
     notes: list[str] = dataclasses.field(default_factory=list)
     # One row per ticker (or market-wide request) a network source tried: see `outcome_frame`.
     outcomes: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_outcomes())
+    # Where each row of `frame` came from (source_ref: file or ticker, line), row for row; None
+    # when the source did not say. Checks that refuse a landed row quote it.
+    lineage: pd.DataFrame | None = None
+
+    def lineage_frame(self) -> pd.DataFrame:
+        """`lineage`, or one of NULLs, aligned with `frame`."""
+        if self.lineage is not None and len(self.lineage) == len(self.frame):
+            return self.lineage.reset_index(drop=True)
+        return pd.DataFrame(
+            {"source_ref": pd.Series([None] * len(self.frame), dtype=object), "line": pd.array([pd.NA] * len(self.frame), dtype="Int64")}
+        )
 
     @property
     def rows(self) -> int:
@@ -185,6 +196,9 @@ class Batch:
             outcomes=pd.concat([self.outcomes, other.outcomes], ignore_index=True)
             if len(other.outcomes)
             else self.outcomes,
+            lineage=pd.concat([self.lineage_frame(), other.lineage_frame()], ignore_index=True)
+            if self.lineage is not None or other.lineage is not None
+            else None,
         )
 
 
@@ -428,7 +442,10 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
                 "row_json": [row_json(r) for r in records],
             }
         )
-    return Batch(dataset=dataset, frame=good, rejects=rejects, notes=notes)
+    lineage = pd.DataFrame(
+        {"source_ref": refs[ok].astype(object).values, "line": pd.array(lines[ok].values, dtype="Int64")}
+    )
+    return Batch(dataset=dataset, frame=good, rejects=rejects, notes=notes, lineage=lineage)
 
 
 def float32_denoised(series: pd.Series) -> pd.Series:

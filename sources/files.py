@@ -415,6 +415,7 @@ class _Gather:
             frame=frame[keep].reset_index(drop=True),
             rejects=rejects.reset_index(drop=True),
             notes=self.notes + batch.notes,
+            lineage=batch.lineage_frame()[keep.to_numpy()].reset_index(drop=True),
         )
 
     def _merge_across_files(self, loose: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import graphlib
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -312,11 +312,14 @@ def build(
     select: Iterable[str] | None = None,
     full_refresh: bool = False,
     sql_dir: Path = SQL_DIR,
+    after_model: Callable[[duckdb.DuckDBPyConnection, Model, BuildResult], None] | None = None,
 ) -> list[BuildResult]:
     """Build the selected models in dependency order, in one transaction.
 
     `since`: the earliest date any load touched; incremental models recompute from there on.
     None (or `full_refresh`) rebuilds every selected model whole.
+    `after_model(con, model, result)` runs inside the transaction after each model is built
+    (the checks): if it raises, nothing of the build is published and the error propagates.
     """
     models = select_models(discover(sql_dir), select)
     results: list[BuildResult] = []
@@ -325,9 +328,12 @@ def build(
         load_macros(con, sql_dir)
         for model in models:
             try:
-                results.append(build_model(con, model, since=since, run_date=run_date, full_refresh=full_refresh))
+                result = build_model(con, model, since=since, run_date=run_date, full_refresh=full_refresh)
             except duckdb.Error as exc:
                 raise ModelError(f"building {model.relation} ({model.path.name}) failed: {exc}") from exc
+            results.append(result)
+            if after_model is not None:
+                after_model(con, model, result)
         con.commit()
     except Exception:
         con.rollback()

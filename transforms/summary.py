@@ -67,6 +67,23 @@ def summary_markdown(summary: dict) -> str:
         lines += ["## Quarantined rows (first few)", ""] + [f"- {r}" for r in summary["rejects"]] + [""]
     if summary.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in summary["notes"]] + [""]
+    checks = summary.get("checks")
+    if checks:
+        lines += [
+            "## Data checks",
+            "",
+            f"{checks['checks_run']:,} run, {checks['passed']:,} passed, {checks['errors']} error check(s) failing, "
+            f"{checks['warnings']} warning(s).",
+            "",
+        ]
+        if checks["failing"]:
+            lines += ["| severity | table | check | failing rows | e.g. |", "|---|---|---|---:|---|"]
+            for f in checks["failing"]:
+                sample = "; ".join(", ".join(f"{k}={v}" for k, v in key.items()) for key in f["sample"][:2])
+                lines.append(f"| {f['severity']} | {f['table']} | {f['check']} | {f['rows']:,} | {sample} |")
+            lines.append("")
+        if summary.get("data_docs"):
+            lines += [f"Great Expectations Data Docs: `{summary['data_docs']}`", ""]
     if summary.get("builds"):
         lines += ["## Built", "", "| table | mode | rows | rows written |", "|---|---|---:|---:|"]
         for b in summary["builds"]:

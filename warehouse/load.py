@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from sources.contract import Batch, Dataset
+from warehouse import checks
 
 QUARANTINE_CHECK = "raw_contract"
 
@@ -110,6 +112,10 @@ def quarantine(
             "ticker": rejects["ticker"].astype(object).values,
             "row_key": rejects["key"].astype(object).values,
             "row_json": rejects["row_json"].astype(object).values,
+            # Rows a data check refused name that check; the contract's own refusals the default.
+            "check_name": rejects["check_name"].where(rejects["check_name"].fillna("") != "", check_name).astype(object).values
+            if "check_name" in rejects
+            else check_name,
         }
     )
     con.register("bellwether_rejects", _arrow(frame))
@@ -118,11 +124,11 @@ def quarantine(
             """
             insert into audit.quarantine
                 (run_id, table_name, check_name, reason, source_ref, line, ticker, row_key, row_json, quarantined_at)
-            select $run_id, $table, $check, reason, source_ref, line, ticker,
+            select $run_id, $table, check_name, reason, source_ref, line, ticker,
                    cast(row_key as json), cast(row_json as json), $at
             from bellwether_rejects
             """,
-            {"run_id": run_id, "table": table, "check": check_name, "at": at},
+            {"run_id": run_id, "table": table, "at": at},
         )
     finally:
         _unregister(con, "bellwether_rejects")
@@ -193,12 +199,15 @@ def load_batch(
     run_id: str,
     loaded_at: dt.datetime,
     window: tuple[dt.date, dt.date] | None = None,
+    check_results: Sequence[checks.CheckResult] = (),
 ) -> LoadResult:
-    """Upsert one batch into raw.<dataset>, quarantine its rejects, log it: all or nothing."""
+    """Upsert one batch into raw.<dataset>, quarantine its rejects, log it and its checks'
+    results: all or nothing."""
     ds: Dataset = batch.dataset
     table = f"raw.{ds.name}"
     con.begin()
     try:
+        checks.record_results(con, check_results, run_id=run_id, at=loaded_at)
         fresh = batch.frame[~_republished(con, ds, batch.frame)]
         inserted, updated = _upsert(
             con, table, dict(ds.columns), ds.key, fresh, source=source, run_id=run_id, loaded_at=loaded_at
@@ -273,4 +282,36 @@ def _log_batch(con, result: LoadResult, *, source, run_id, loaded_at, window, no
             "; ".join(notes) if notes else None,
         ],
     )
+
+
+
+def land_check_publish(
+    con: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    *,
+    checks_file: checks.ChecksFile | None,
+    expectations: checks.Expectations | None,
+    run_date: dt.date,
+    source: str,
+    run_id: str,
+    loaded_at: dt.datetime,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> tuple[LoadResult, checks.LandOutcome]:
+    """Land -> check -> publish: check the fetched batch, then load the rows that passed and
+    quarantine the ones that failed (or the whole batch, when a check holds it), in one
+    transaction with the checks' results."""
+    ref = f"{batch.dataset.name} {window[0]}..{window[1]}" if window else batch.dataset.name
+    outcome = checks.check_batch(
+        con, batch.frame, checks_file, run_date=run_date, lineage=batch.lineage_frame(), batch_ref=ref,
+        expectations=expectations,
+    )
+    if len(outcome.refused):
+        keep = ~batch.frame.reset_index(drop=True).index.isin(outcome.refused_rows)
+        lineage = batch.lineage_frame()[keep].reset_index(drop=True)
+        rejects = pd.concat([batch.rejects.assign(check_name=QUARANTINE_CHECK), outcome.refused], ignore_index=True)
+        batch = dataclasses.replace(batch, frame=outcome.passed, rejects=rejects, lineage=lineage)
+    result = load_batch(
+        con, batch, source=source, run_id=run_id, loaded_at=loaded_at, window=window, check_results=outcome.results
+    )
+    return result, outcome
 

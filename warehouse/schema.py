@@ -37,6 +37,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: raw tables, universe, audit runs/quarantine/load_batches"),
+    Migration(2, "audit.check_results: every data check's outcome", (SQL_DIR / "audit" / "check_results.sql").read_text()),
 )
 
 

@@ -24,10 +24,26 @@ with feed as (
     where trade_date >= $input_start_date
 ),
 
+equity_start as (
+    select min(trade_date) as first_equity_date
+    from staging.stg_putcall_daily
+    where scope = 'equity' and ratio > 0
+),
+
+-- A broken feed day: its equity reading is not a reading (ratio <= 0), or is missing while
+-- other scopes report, once the equity series has begun. The real CBOE file has such a day on
+-- 2025-01-09 (the market was closed): equity 0.00 (refused at land) beside total 1.73.
 closed_days as (
-    select distinct trade_date
+    select feed.trade_date
     from feed
-    where scope = 'equity' and ratio <= 0
+    cross join equity_start
+    group by feed.trade_date, equity_start.first_equity_date
+    having
+        bool_or(feed.scope = 'equity' and feed.ratio <= 0)
+        or (
+            not bool_or(feed.scope = 'equity' and feed.ratio > 0)
+            and feed.trade_date >= equity_start.first_equity_date
+        )
 ),
 
 putcall as (

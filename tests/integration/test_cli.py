@@ -116,3 +116,18 @@ def test_second_writer_is_refused_cleanly(cli_env, small_warehouse):
     assert r.stdout.splitlines() == ["n", "10"]
     r = cli(["build"], cli_env)
     assert r.returncode == 0 and "marts.technicals_daily" in r.stdout
+
+
+def test_build_checks_each_table_and_checks_shows_the_results(cli_env, small_warehouse):
+    # `build` runs the build-stage checks (a week of prices: no error fails) and records them.
+    r = cli(["build"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "Checks:" in r.stdout and "error check(s) failing" in r.stdout and "Data Docs:" in r.stdout
+    r = cli(["checks", "--format", "csv"], cli_env)
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert rows[0].startswith("stage,table,check,severity,action,result")
+    assert any(",marts.technicals_daily,expect_compound_columns_to_be_unique:ticker+trade_date,error,block,pass," in x for x in rows)
+    # A run id that never ran checks is said plainly.
+    r = cli(["checks", "--run", "no-such-run"], cli_env)
+    assert r.returncode == 1 and "no check results for run no-such-run (no such run)" in " ".join(r.stderr.split())

@@ -59,7 +59,13 @@ def test_a_live_night_with_failures_loads_the_rest_and_ends_partial(live_night):
     assert fetch(path, "select close from raw.prices_daily where ticker = 'NVDA' and trade_date = '2025-01-27'") == [(118.42,)]
     pc = dict(fetch(path, "select scope, ratio from raw.putcall_daily where trade_date = '2025-01-27'"))
     assert (pc["equity"], pc["total"], pc["index"]) == (0.57, 0.89, 1.13)
-    assert scalar(path, "select count(*) from raw.option_quotes where ticker = 'NVDA' and snapshot_date = '2025-01-28'") > 0
+    # The canned chain is the real one of 2025-02-03, served here as "now" on 28 January: its
+    # contracts traded after the snapshot it would be filed under, so the land check holds the
+    # whole chain in quarantine (nothing lost, nothing misdated) instead of loading it.
+    assert scalar(path, "select count(*) from raw.option_quotes") == 0
+    held = fetch(path, "select count(*), count(distinct check_name), any_value(reason) from audit.quarantine where table_name = 'raw.option_quotes'")[0]
+    assert held[0] == len(fetch(path, "select 1 from audit.quarantine where table_name = 'raw.option_quotes' and row_json->>'ticker' = 'NVDA'")) > 0
+    assert held[1] == 1 and held[2].startswith("batch held: last_trade_after_snapshot")
     assert scalar(path, "select count(*) from raw.valuation_snapshots where ticker = 'NVDA'") == 1
     # Each failure is recorded with its cause and attempts; retries waited through the injected sleep.
     failed = dict(fetch(path, "select ticker, reason from audit.fetch_outcomes where status = 'failed' and dataset = 'prices_daily'"))

@@ -6,57 +6,36 @@ Market caps come from marts.market_caps_daily, built by the runner from filings 
 reported before the prices start, so market_cap = shares * close)."""
 
 import datetime as dt
-import shutil
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT
-from transforms.runner import SQL_DIR, build
-from warehouse import schema
+from tests.sql.conftest import (
+    RUN, built_in_full, copy_of_sql_dir, insert_fundamentals, insert_many_prices, insert_universe, models_up_to,
+)
+from transforms.runner import build
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
 DAYS = calendar.sessions("2024-01-02", "2025-12-31")
-MODELS = [
-    "stg_prices_daily", "stg_universe", "stg_fundamentals_quarterly", "stg_valuation_snapshots",
-    "technicals_daily", "market_caps_daily", "cohort_sma_distance",
-]
+MODELS = models_up_to("cohort_sma_distance")
 STAT_COLS = [
     "n_members", "mean_pct_to_sma_50", "median_pct_to_sma_50", "n_below_sma_50",
     "mean_pct_to_sma_100", "median_pct_to_sma_100", "mean_pct_to_sma_200", "median_pct_to_sma_200",
 ]
 
 
-def insert_universe(con, rows):
-    """rows: (ticker, role, cohort)."""
-    con.executemany(
-        "insert into raw.universe values (?, ?, 'Test', ?, ?, 'test', 'test', ?)",
-        [(t, t, c, r, LOADED_AT) for t, r, c in rows],
-    )
-
-
-def insert_prices(con, rows):
-    """rows: (ticker, trade_date, close)."""
-    frame = pd.DataFrame(rows, columns=["ticker", "trade_date", "close"])
-    con.register("price_frame", frame)
-    con.execute(
-        "insert into raw.prices_daily (ticker, trade_date, close, adj_close, volume, dividend, split_ratio, source, run_id, loaded_at) "
-        "select ticker, trade_date, close, close, 100, 0, 1, 'test', 'test', ? from price_frame",
-        [LOADED_AT],
-    )
-    con.unregister("price_frame")
+def insert_closes(con, rows):
+    """rows: (ticker, trade_date, close); adj_close is the close."""
+    insert_many_prices(con, [(t, d, c, c) for t, d, c in rows])
 
 
 def insert_shares(con, shares):
     """One filing per ticker, public before any price: market_cap = shares * close."""
-    con.executemany(
-        "insert into raw.fundamentals_quarterly (ticker, period_end, report_date, diluted_shares, source, run_id, loaded_at) "
-        "values (?, '2023-09-30', '2023-11-01', ?, 'test', 'test', ?)",
-        [(t, float(s), LOADED_AT) for t, s in shares.items()],
+    insert_fundamentals(
+        con, [(t, float(s)) for t, s in shares.items()], ("ticker", "diluted_shares"),
+        period_end=D(2023, 9, 30), report_date=D(2023, 11, 1),
     )
 
 
@@ -66,8 +45,7 @@ def table(con, where="true"):
 
 def sql_dir_with(tmp_path, macros):
     """A copy of sql/ whose macros.sql ends with overrides (later definitions win)."""
-    sql = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, sql)
+    sql = copy_of_sql_dir(tmp_path)
     with open(sql / "macros.sql", "a") as f:
         f.write("\n" + macros + "\n")
     return sql
@@ -102,7 +80,7 @@ def hand_worked(mem):
     rows += [("SPY", d, 100.0) for d in days]
     insert_universe(mem, [(t, "stock", c) for t, (c, *_) in spec.items()] + [("SPY", "index_proxy", None)])
     insert_shares(mem, {t: s for t, (_, s, *_) in spec.items() if s} | {"SPY": 1e6})
-    insert_prices(mem, rows)
+    insert_closes(mem, rows)
     return mem, days
 
 
@@ -180,7 +158,7 @@ def pandas_cohorts(rows, cohort, shares, top_n=10):
 def load_random(con, rows, cohort, shares):
     insert_universe(con, [(t, "stock", c) for t, c in cohort.items()])
     insert_shares(con, shares)
-    insert_prices(con, rows)
+    insert_closes(con, rows)
 
 
 def test_matches_an_independent_pandas_computation(mem):
@@ -205,18 +183,11 @@ def test_incremental_build_equals_a_full_build(mem):
     build(mem, run_date=RUN, select=MODELS)
     since = DAYS[117]
     mem.execute("update raw.prices_daily set close = close * 0.9 where trade_date = ? and ticker = 'K01'", [since])
-    insert_prices(mem, [r for r in rows if r[1] >= cut])
+    insert_closes(mem, [r for r in rows if r[1] >= cut])
     res = {r.relation: r for r in build(mem, run_date=RUN, since=since, select=MODELS)}
     csd = res["marts.cohort_sma_distance"]
     assert csd.mode == "incremental" and csd.rows_written == 3 * 13 < csd.rows
     incremental = table(mem)
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    for t in ("universe", "prices_daily", "fundamentals_quarterly"):
-        full.register("src", mem.sql(f"select * from raw.{t}").to_arrow_table())
-        full.execute(f"insert into raw.{t} select * from src")
-        full.unregister("src")
-    build(full, run_date=RUN, select=MODELS)
-    pd.testing.assert_frame_equal(incremental, table(full))
-    full.close()
+    with built_in_full(mem, MODELS) as full:
+        pd.testing.assert_frame_equal(incremental, table(full))

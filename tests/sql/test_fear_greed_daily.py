@@ -7,17 +7,14 @@ generated with numpy: 800 sessions for the values, 1,300 for the incremental bui
 
 import datetime as dt
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT
+from tests.sql.conftest import RUN, built_in_full, insert_frame, insert_price_frame, insert_universe, new_warehouse
 from transforms.runner import build, input_start_for, load_macros
-from warehouse import schema
 
-RUN = dt.date(2026, 1, 2)
 DAYS = calendar.sessions("2022-01-03", "2027-06-30")
 MODELS = ["stg_prices_daily", "stg_universe", "stg_putcall_daily", "fear_greed_daily"]
 HOLIDAY = dt.date(2025, 1, 9)  # the market closed for President Carter; a put/call feed row exists anyway
@@ -91,29 +88,10 @@ def synthetic_putcall(n, seed):
 
 
 def load(con, prices, putcall=None, roles=ROLES):
-    con.executemany(
-        "insert into raw.universe values (?, ?, 'Test', ?, ?, 'test', 'test', ?)",
-        [(t, t, "ai" if r == "stock" else None, r, LOADED_AT) for t, r in roles.items()],
-    )
+    insert_universe(con, [(t, r, "ai" if r == "stock" else None) for t, r in roles.items()])
     insert_price_frame(con, prices)
     if putcall is not None:
-        con.register("putcall_frame", putcall)
-        con.execute(
-            "insert into raw.putcall_daily (trade_date, scope, ratio, source, run_id, loaded_at) "
-            "select trade_date, scope, ratio, 'test', 'test', ? from putcall_frame",
-            [LOADED_AT],
-        )
-        con.unregister("putcall_frame")
-
-
-def insert_price_frame(con, prices):
-    con.register("price_frame", prices)
-    con.execute(
-        "insert into raw.prices_daily (ticker, trade_date, close, adj_close, volume, dividend, split_ratio, source, run_id, loaded_at) "
-        "select ticker, trade_date, close, adj_close, volume, 0, 1, 'test', 'test', ? from price_frame",
-        [LOADED_AT],
-    )
-    con.unregister("price_frame")
+        insert_frame(con, "raw.putcall_daily", putcall)
 
 
 def table(con):
@@ -218,8 +196,7 @@ def synthetic_build():
     putcall = synthetic_putcall(n, seed=8)
     # ... and the last five equity put/call ratios are the highest ever (the most fear).
     putcall.loc[(putcall.scope == "equity") & putcall.trade_date.isin(DAYS[n - 5 : n]), "ratio"] = 2.0
-    con = duckdb.connect()
-    schema.ensure(con)
+    con = new_warehouse()
     load(con, prices, putcall)
     build(con, run_date=RUN, select=MODELS)
     yield table(con), pandas_fear_greed(prices, putcall)
@@ -308,20 +285,12 @@ def test_incremental_build_equals_a_full_build(mem):
     assert input_start_for(since, 756) > DAYS[0]  # the incremental build really reads a shorter history
     mem.execute("update raw.prices_daily set close = close * 1.02, adj_close = adj_close * 1.02 where ticker = 'SPY' and trade_date = ?", [since])
     insert_price_frame(mem, prices[prices.trade_date >= DAYS[cut]])
-    mem.register("late_putcall", putcall[putcall.trade_date >= DAYS[cut]])
-    mem.execute("insert into raw.putcall_daily select trade_date, scope, null, null, ratio, 'test', 'test', ? from late_putcall", [LOADED_AT])
+    insert_frame(mem, "raw.putcall_daily", putcall[putcall.trade_date >= DAYS[cut]])
     results = build(mem, run_date=RUN, since=since, select=MODELS)
     fg = next(r for r in results if r.relation == "marts.fear_greed_daily")
     assert fg.mode == "incremental" and 0 < fg.rows_written < fg.rows
     incremental = table(mem)
     assert incremental["components_used"].iloc[-1] == 7
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    for t in ("universe", "prices_daily", "putcall_daily"):
-        full.register("src", mem.sql(f"select * from raw.{t}").to_arrow_table())
-        full.execute(f"insert into raw.{t} select * from src")
-        full.unregister("src")
-    build(full, run_date=RUN, select=MODELS)
-    pd.testing.assert_frame_equal(incremental, table(full))
-    full.close()
+    with built_in_full(mem, MODELS) as full:
+        pd.testing.assert_frame_equal(incremental, table(full))

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.sql.conftest import LOADED_AT
-from transforms.runner import build, discover
+from tests.sql.conftest import LOADED_AT, build_up_to, insert_fundamentals
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
 
 COLS = (
@@ -37,31 +35,6 @@ GROSS = [50, 66, 36, 55, 78, 75, 96, 84, 102, 90, 117, 126]  # margins 50 55 40 
 REPORT_LAG = dt.timedelta(days=25)
 
 
-def models_up_to(*names):
-    """The named models and everything they read, so a test builds only what it needs."""
-    models = {m.relation: m for m in discover()}
-    wanted, todo = set(), [r for r in models if r.split(".")[1] in names]
-    while todo:
-        rel = todo.pop()
-        if rel in models and rel not in wanted:
-            wanted.add(rel)
-            todo += list(models[rel].depends_on)
-    return [models[r].name for r in wanted]
-
-
-def build_fundamentals(con):
-    build(con, run_date=RUN, select=models_up_to("fundamentals_quarterly"))
-
-
-def insert_fundamentals(con, rows):
-    """rows: (ticker, period_end, report_date, revenue, gross_profit, diluted_eps, diluted_shares)."""
-    con.executemany(
-        "insert into raw.fundamentals_quarterly (ticker, period_end, report_date, revenue, gross_profit, "
-        "diluted_eps, diluted_shares, source, run_id, loaded_at) values (?, ?, ?, ?, ?, ?, ?, 'test', 'test', ?)",
-        [(*r, LOADED_AT) for r in rows],
-    )
-
-
 def quarters(ticker, ends, skip=()):
     return [
         (ticker, end, end + REPORT_LAG, float(REVENUE[i]), float(GROSS[i]), 1.0, 100.0)
@@ -81,7 +54,7 @@ def rows(con, ticker):
 @pytest.mark.parametrize("ends", [FISCAL_ENDS, CALENDAR_ENDS], ids=["52-53-week-fiscal", "calendar"])
 def test_growth_ttm_and_eight_quarter_margin_by_hand(mem, ends):
     insert_fundamentals(mem, quarters("X", ends))
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = rows(mem, "X")
     assert [r["period_end"] for r in got] == ends
     assert got[0]["revenue_qoq_pct"] is None and got[0]["revenue_yoy_pct"] is None
@@ -111,7 +84,7 @@ def test_growth_ttm_and_eight_quarter_margin_by_hand(mem, ends):
 
 def test_a_missing_quarter_gives_null_not_the_wrong_quarter(mem):
     insert_fundamentals(mem, quarters("X", FISCAL_ENDS, skip={5}))  # FY2022Q2 (2021-08-01) never arrived
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = {r["period_end"]: r for r in rows(mem, "X")}
     assert len(got) == 11
     q6, q7, q8, q9, q10 = (got[FISCAL_ENDS[i]] for i in (6, 7, 8, 9, 10))
@@ -130,7 +103,7 @@ def test_a_missing_gross_profit_leaves_the_margin_average_null(mem):
     data = quarters("X", FISCAL_ENDS)
     data[8] = data[8][:4] + (None,) + data[8][5:]
     insert_fundamentals(mem, data)
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = rows(mem, "X")
     assert got[7]["gross_margin_8q_avg_pct"] == pytest.approx(53.125)
     assert got[8]["gross_margin_pct"] is None
@@ -140,7 +113,7 @@ def test_a_missing_gross_profit_leaves_the_margin_average_null(mem):
 
 def test_a_restatement_never_changes_an_earlier_row(mem):
     insert_fundamentals(mem, quarters("X", FISCAL_ENDS))
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     before = mem.execute("select * from marts.fundamentals_quarterly order by period_end").fetchall()
     q9_end, q10_end, q11_end = FISCAL_ENDS[9], FISCAL_ENDS[10], FISCAL_ENDS[11]
     insert_fundamentals(
@@ -152,7 +125,7 @@ def test_a_restatement_never_changes_an_earlier_row(mem):
             ("X", q10_end, q11_end + REPORT_LAG, 190.0, 117.0, 1.0, 100.0),
         ],
     )
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     after = mem.execute("select * from marts.fundamentals_quarterly order by period_end").fetchall()
     assert after[:11] == before[:11]  # every quarter first published before the restatements
     last = rows(mem, "X")[11]
@@ -172,7 +145,7 @@ def test_a_quarter_not_yet_public_is_left_out(mem):
     data = quarters("X", FISCAL_ENDS[:9])
     data[7] = data[7][:2] + (D(2022, 6, 15),) + data[7][3:]
     insert_fundamentals(mem, data)
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = rows(mem, "X")
     q8 = got[8]  # FY2023Q1, reported 2022-05-26
     assert q8["revenue_qoq_pct"] is None
@@ -192,7 +165,7 @@ def test_ttm_eps_is_on_the_split_adjusted_basis(mem):
             ("S", D(2024, 12, 31), D(2025, 1, 25), 10.0, 5.0, 0.3, 1_000e6),
         ],
     )
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = mem.execute(
         "select split_factor, diluted_eps_adjusted, diluted_shares_adjusted, diluted_eps_adjusted_ttm "
         "from marts.fundamentals_quarterly order by period_end"
@@ -211,7 +184,7 @@ def test_real_nvda_quarters(mem, real_data):
         pytest.skip("the real NVDA fundamentals file is absent")
     batch = FilesSource(real_data).fundamentals(["NVDA"], D(2019, 1, 1), D(2026, 12, 31))
     load_batch(mem, batch, source="files", run_id="real", loaded_at=LOADED_AT)
-    build_fundamentals(mem)
+    build_up_to(mem, "fundamentals_quarterly")
     got = {
         r[0]: r[1:]
         for r in mem.execute(

@@ -6,29 +6,13 @@ import datetime as dt
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT, insert_prices
+from tests.sql.conftest import RUN, insert_fundamentals, insert_prices, insert_snapshots
 from transforms.runner import build
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
-
-
-def insert_snapshots(con, rows):
-    """rows: (ticker, snapshot_date, market_cap, shares_outstanding)."""
-    con.executemany(
-        "insert into raw.valuation_snapshots (snapshot_date, ticker, market_cap, shares_outstanding, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, 'test', 'test', ?)",
-        [(d, t, m, s, LOADED_AT) for t, d, m, s in rows],
-    )
-
-
-def insert_filings(con, rows):
-    """rows: (ticker, period_end, report_date, diluted_shares, diluted_eps)."""
-    con.executemany(
-        "insert into raw.fundamentals_quarterly (ticker, period_end, report_date, diluted_shares, diluted_eps, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, ?, 'test', 'test', ?)",
-        [(*r, LOADED_AT) for r in rows],
-    )
+# The column order of the inline snapshot and filing rows below.
+SNAPSHOTS = ("ticker", "snapshot_date", "market_cap", "shares_outstanding")
+FILINGS = ("ticker", "period_end", "report_date", "diluted_shares", "diluted_eps")
 
 
 def caps(con, ticker):
@@ -46,7 +30,7 @@ def test_snapshot_market_cap_is_carried_by_the_price(mem):
     # GOOGL-like: the snapshot's market cap (all share classes) is not shares * price.
     days = calendar.sessions("2025-01-02", "2025-01-10")  # 2, 3, 6, 7, 8, 9 (closed for Carter), 10
     insert_prices(mem, [("G", d, 100.0 + i, 100.0 + i) for i, d in enumerate(days)])
-    insert_snapshots(mem, [("G", D(2025, 1, 3), 2_000e9, 5.8e9)])
+    insert_snapshots(mem, [("G", D(2025, 1, 3), 2_000e9, 5.8e9)], SNAPSHOTS)
     build(mem, run_date=RUN)
     got = caps(mem, "G")
     assert D(2025, 1, 2) not in got  # before any snapshot and no filing: unknown, no row
@@ -58,7 +42,7 @@ def test_snapshot_market_cap_is_carried_by_the_price(mem):
 
 def test_weekend_snapshot_uses_the_last_close_before_it(mem):
     insert_prices(mem, [("W", D(2025, 1, 3), 50.0, 50.0), ("W", D(2025, 1, 6), 55.0, 55.0)])
-    insert_snapshots(mem, [("W", D(2025, 1, 4), 500.0, 10.0)])  # a Saturday: Friday's close is 50
+    insert_snapshots(mem, [("W", D(2025, 1, 4), 500.0, 10.0)], SNAPSHOTS)  # a Saturday: Friday's close is 50
     build(mem, run_date=RUN)
     got = caps(mem, "W")
     assert got[D(2025, 1, 6)][2] == pytest.approx(500.0 * 55 / 50)
@@ -68,8 +52,8 @@ def test_weekend_snapshot_uses_the_last_close_before_it(mem):
 def test_stale_snapshot_falls_back_to_the_latest_public_filing(mem):
     days = calendar.sessions("2025-01-02", "2025-02-28")
     insert_prices(mem, [("S", d, 10.0, 10.0) for d in days])
-    insert_snapshots(mem, [("S", D(2025, 1, 2), 1_000.0, 100.0)])
-    insert_filings(mem, [("S", D(2024, 12, 31), D(2025, 1, 30), 90.0, 1.0)])
+    insert_snapshots(mem, [("S", D(2025, 1, 2), 1_000.0, 100.0)], SNAPSHOTS)
+    insert_fundamentals(mem, [("S", D(2024, 12, 31), D(2025, 1, 30), 90.0, 1.0)], FILINGS)
     build(mem, run_date=RUN)
     got = caps(mem, "S")
     assert got[D(2025, 1, 10)][3:] == ("snapshot", D(2025, 1, 2))  # 8 days old
@@ -81,13 +65,14 @@ def test_stale_snapshot_falls_back_to_the_latest_public_filing(mem):
 
 def test_split_jump_in_as_published_filings_is_restated(mem):
     # NVDA-style: shares as published, 2.49bn before the 10:1 split and 24.8bn after it.
-    insert_filings(
+    insert_fundamentals(
         mem,
         [
             ("N", D(2024, 1, 28), D(2024, 2, 21), 2.49e9, 4.93),
             ("N", D(2024, 4, 28), D(2024, 5, 22), 2.50e9, 5.98),
             ("N", D(2024, 7, 28), D(2024, 8, 28), 24.85e9, 0.67),
         ],
+        FILINGS,
     )
     insert_prices(mem, [("N", D(2024, 3, 1), 82.0, 82.0), ("N", D(2024, 9, 3), 108.0, 108.0)])
     build(mem, run_date=RUN)
@@ -104,13 +89,14 @@ def test_split_jump_in_as_published_filings_is_restated(mem):
 
 
 def test_restated_source_has_no_jump_and_buybacks_are_not_splits(mem):
-    insert_filings(
+    insert_fundamentals(
         mem,
         [
             ("A", D(2024, 3, 31), D(2024, 5, 1), 15.5e9, 1.5),
             ("A", D(2024, 6, 30), D(2024, 8, 1), 15.3e9, 1.4),  # a 1.3% buyback
             ("A", D(2024, 9, 30), D(2024, 10, 31), 23.0e9, 1.0),  # x1.503: a 3:2 split
         ],
+        FILINGS,
     )
     build(mem, run_date=RUN)
     factors = [r[0] for r in mem.execute("select split_factor from staging.stg_fundamentals_quarterly order by period_end").fetchall()]
@@ -118,7 +104,7 @@ def test_restated_source_has_no_jump_and_buybacks_are_not_splits(mem):
 
 
 def test_filing_counts_only_from_its_report_date(mem):
-    insert_filings(mem, [("R", D(2024, 9, 30), D(2024, 11, 5), 100.0, 1.0), ("R", D(2024, 12, 31), D(2025, 2, 5), 110.0, 1.0)])
+    insert_fundamentals(mem, [("R", D(2024, 9, 30), D(2024, 11, 5), 100.0, 1.0), ("R", D(2024, 12, 31), D(2025, 2, 5), 110.0, 1.0)], FILINGS)
     insert_prices(mem, [("R", d, 2.0, 2.0) for d in (D(2024, 11, 4), D(2024, 11, 5), D(2025, 2, 4), D(2025, 2, 5))])
     build(mem, run_date=RUN)
     got = caps(mem, "R")
@@ -131,8 +117,8 @@ def test_filing_counts_only_from_its_report_date(mem):
 def test_incremental_build_equals_full(mem):
     days = calendar.sessions("2025-01-02", "2025-03-31")
     insert_prices(mem, [("X", d, 10.0 + i % 7, 10.0 + i % 7) for i, d in enumerate(days)])
-    insert_snapshots(mem, [("X", d, 1_000.0 + i, 100.0) for i, d in enumerate(days[::9])])
-    insert_filings(mem, [("X", D(2024, 12, 31), D(2025, 1, 20), 95.0, 1.0)])
+    insert_snapshots(mem, [("X", d, 1_000.0 + i, 100.0) for i, d in enumerate(days[::9])], SNAPSHOTS)
+    insert_fundamentals(mem, [("X", D(2024, 12, 31), D(2025, 1, 20), 95.0, 1.0)], FILINGS)
     build(mem, run_date=RUN)
     full = mem.execute("select * from marts.market_caps_daily order by all").fetchall()
     mem.execute("delete from marts.market_caps_daily where trade_date >= '2025-02-10'")

@@ -7,56 +7,24 @@ reported before the prices start, so market_cap = shares * close)."""
 
 import datetime as dt
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT
+from tests.sql.conftest import (
+    RUN, built_in_full, insert_fundamentals, insert_many_prices, insert_universe, models_up_to, new_warehouse,
+)
 from transforms.runner import build, input_start_for
-from warehouse import schema
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
 DAYS = calendar.sessions("2024-01-02", "2025-12-31")
-MODELS = [
-    "stg_prices_daily", "stg_universe", "stg_fundamentals_quarterly", "stg_valuation_snapshots",
-    "technicals_daily", "market_caps_daily", "market_moves", "market_moves_cohorts",
-]
+MODELS = models_up_to("market_moves", "market_moves_cohorts")
+FILINGS = ("ticker", "period_end", "report_date", "diluted_shares")  # the column order of the inline filings below
 MOVE_COLS = (
     "trade_date, ticker, role, cohort, close, prev_close, return_1d_pct, return_stdev_63d_pct, sigma_move, "
     "is_k_sigma_move, shares_outstanding, market_cap_prev, market_cap, market_cap_change_usd, loser_rank, gainer_rank"
 )
-
-
-def insert_universe(con, rows):
-    """rows: (ticker, role, cohort)."""
-    con.executemany(
-        "insert into raw.universe values (?, ?, 'Test', ?, ?, 'test', 'test', ?)",
-        [(t, t, c, r, LOADED_AT) for t, r, c in rows],
-    )
-
-
-def insert_prices(con, rows):
-    """rows: (ticker, trade_date, close, adj_close)."""
-    frame = pd.DataFrame(rows, columns=["ticker", "trade_date", "close", "adj_close"])
-    con.register("price_frame", frame)
-    con.execute(
-        "insert into raw.prices_daily (ticker, trade_date, close, adj_close, volume, dividend, split_ratio, source, run_id, loaded_at) "
-        "select ticker, trade_date, close, adj_close, 100, 0, 1, 'test', 'test', ? from price_frame",
-        [LOADED_AT],
-    )
-    con.unregister("price_frame")
-
-
-def insert_filings(con, rows):
-    """rows: (ticker, period_end, report_date, diluted_shares)."""
-    con.executemany(
-        "insert into raw.fundamentals_quarterly (ticker, period_end, report_date, diluted_shares, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, 'test', 'test', ?)",
-        [(*r, LOADED_AT) for r in rows],
-    )
 
 
 def run(con, **kw):
@@ -77,10 +45,10 @@ def cohorts(con, where="true"):
 def test_dollar_change_uses_the_shares_in_force_that_day(mem):
     insert_universe(mem, [("A", "stock", "ai"), ("IDX", "index_proxy", None)])
     # 1,000 shares; a new filing public on Jan 7 says 1,100 (issuance, not a split).
-    insert_filings(mem, [("A", D(2024, 9, 30), D(2024, 11, 1), 1_000.0), ("A", D(2024, 12, 31), D(2025, 1, 7), 1_100.0)])
-    insert_filings(mem, [("IDX", D(2024, 9, 30), D(2024, 11, 1), 50.0)])  # even with a count, an index proxy has no dollar change
+    insert_fundamentals(mem, [("A", D(2024, 9, 30), D(2024, 11, 1), 1_000.0), ("A", D(2024, 12, 31), D(2025, 1, 7), 1_100.0)], FILINGS)
+    insert_fundamentals(mem, [("IDX", D(2024, 9, 30), D(2024, 11, 1), 50.0)], FILINGS)  # even with a count, an index proxy has no dollar change
     closes = {D(2025, 1, 2): 10.0, D(2025, 1, 3): 11.0, D(2025, 1, 6): 10.5, D(2025, 1, 7): 10.0, D(2025, 1, 8): 12.0}
-    insert_prices(mem, [("A", d, c, c) for d, c in closes.items()] + [("IDX", d, 2 * c, 2 * c) for d, c in closes.items()])
+    insert_many_prices(mem, [("A", d, c, c) for d, c in closes.items()] + [("IDX", d, 2 * c, 2 * c) for d, c in closes.items()])
     run(mem)
     a = moves(mem, "ticker = 'A'").set_index("trade_date")
     first = a.iloc[0]
@@ -130,11 +98,10 @@ def selloff():
         close = np.r_[c68 * path / path[-1], c69]
         adj = close * (np.linspace(0.98, 1.0, n) if t == "E" else 1.0)  # E pays dividends
         rows += [(t, d, float(c), float(a)) for d, c, a in zip(days, close, adj)]
-    con = duckdb.connect()
-    schema.ensure(con)
+    con = new_warehouse()
     insert_universe(con, [("A", "stock", "ai"), ("B", "stock", "ai"), ("C", "stock", "non_ai"), ("D", "stock", "non_ai"), ("E", "stock", None), ("SPY", "index_proxy", None)])
-    insert_filings(con, [(t, D(2023, 9, 30), D(2023, 11, 1), float(s)) for t, (s, *_) in spec.items() if s])
-    insert_prices(con, rows)
+    insert_fundamentals(con, [(t, D(2023, 9, 30), D(2023, 11, 1), float(s)) for t, (s, *_) in spec.items() if s], FILINGS)
+    insert_many_prices(con, rows)
     run(con)
     yield con, pd.DataFrame(rows, columns=["ticker", "trade_date", "close", "adj_close"]), days
     con.close()
@@ -213,27 +180,20 @@ def test_incremental_build_equals_a_full_build(mem):
         keep = rng.random(n) > 0.05  # missing days: windows count the ticker's rows
         rows += [(t, d, float(c), float(c) * 0.99) for d, c, k in zip(days, close, keep) if k]
     insert_universe(mem, [(t, r, c) for t, (r, c) in tickers.items()])
-    insert_filings(mem, [(t, D(2023, 9, 30), D(2023, 11, 1), 1e9) for t, (r, _) in tickers.items() if r == "stock"])
-    insert_filings(mem, [("N1", D(2024, 9, 30), DAYS[cut + 5], 1.1e9)])  # a count that changes after the cut
-    insert_prices(mem, [r for r in rows if r[1] < days[cut]])
+    insert_fundamentals(mem, [(t, D(2023, 9, 30), D(2023, 11, 1), 1e9) for t, (r, _) in tickers.items() if r == "stock"], FILINGS)
+    insert_fundamentals(mem, [("N1", D(2024, 9, 30), DAYS[cut + 5], 1.1e9)], FILINGS)  # a count that changes after the cut
+    insert_many_prices(mem, [r for r in rows if r[1] < days[cut]])
     run(mem)
     since = days[cut - 3]
     assert input_start_for(since, 64) > days[0]
     mem.execute("update raw.prices_daily set close = close * 1.05 where trade_date = ? and ticker = 'N2'", [since])
-    insert_prices(mem, [r for r in rows if r[1] >= days[cut]])
+    insert_many_prices(mem, [r for r in rows if r[1] >= days[cut]])
     results = {r.relation: r for r in run(mem, since=since)}
     for rel in ("marts.market_moves", "marts.market_moves_cohorts"):
         assert results[rel].mode == "incremental" and 0 < results[rel].rows_written < results[rel].rows
     incremental = (moves(mem), cohorts(mem))
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    for t in ("universe", "prices_daily", "fundamentals_quarterly"):
-        full.register("src", mem.sql(f"select * from raw.{t}").to_arrow_table())
-        full.execute(f"insert into raw.{t} select * from src")
-        full.unregister("src")
-    run(full)
-    pd.testing.assert_frame_equal(incremental[0], moves(full))
-    pd.testing.assert_frame_equal(incremental[1], cohorts(full))
+    with built_in_full(mem, MODELS) as full:
+        pd.testing.assert_frame_equal(incremental[0], moves(full))
+        pd.testing.assert_frame_equal(incremental[1], cohorts(full))
     assert incremental[0]["sigma_move"].notna().sum() > 800
-    full.close()

@@ -3,16 +3,17 @@ volume and open-interest ratios, the short-term call share, near-the-money IV; i
 
 import datetime as dt
 
-import duckdb
 import pytest
 
-from tests.sql.conftest import LOADED_AT, insert_prices
+from tests.sql.conftest import RUN, built_in_full, insert_prices, insert_rows, one_row
 from transforms.runner import build, input_start_for
-from warehouse import schema
 
-RUN = dt.date(2026, 1, 2)
 MODELS = ["stg_option_quotes", "stg_prices_daily", "options_sentiment"]
 MON, SAT, FRI = dt.date(2025, 1, 27), dt.date(2025, 1, 25), dt.date(2025, 1, 24)
+QUOTE_COLUMNS = (
+    "snapshot_date", "ticker", "contract_symbol", "option_type", "expiration_date", "strike",
+    "volume", "open_interest", "implied_volatility", "last_trade_at",
+)
 
 
 def at(day, hour=18):
@@ -24,13 +25,8 @@ def insert_quotes(con, snapshot_date, ticker, contracts):
     rows = []
     for i, (kind, expiry, strike, volume, oi, iv, last_trade) in enumerate(contracts):
         symbol = f"{ticker}{expiry:%y%m%d}{kind[0].upper()}{int(strike * 1000):08d}-{i}"
-        rows.append((snapshot_date, ticker, symbol, kind, expiry, strike, volume, oi, iv, last_trade, LOADED_AT))
-    con.executemany(
-        "insert into raw.option_quotes (snapshot_date, ticker, contract_symbol, option_type, expiration_date, strike, "
-        "volume, open_interest, implied_volatility, last_trade_at, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', 'test', ?)",
-        rows,
-    )
+        rows.append((snapshot_date, ticker, symbol, kind, expiry, strike, volume, oi, iv, last_trade))
+    insert_rows(con, "raw.option_quotes", rows, QUOTE_COLUMNS)
 
 
 E0, E1, E2, E3 = dt.date(2025, 1, 27), dt.date(2025, 1, 31), dt.date(2025, 2, 21), dt.date(2025, 3, 21)
@@ -57,11 +53,7 @@ MONDAY_CHAIN = [
 
 
 def row(con, day, ticker):
-    cur = con.execute("select * from marts.options_sentiment where snapshot_date = ? and ticker = ?", [day, ticker])
-    names = [d[0] for d in cur.description]
-    got = cur.fetchall()
-    assert len(got) == 1
-    return dict(zip(names, got[0]))
+    return one_row(con, "select * from marts.options_sentiment where snapshot_date = ? and ticker = ?", [day, ticker])
 
 
 @pytest.fixture
@@ -157,11 +149,6 @@ def test_incremental_build_equals_a_full_build(mem):
     incremental = mem.execute(query).fetchall()
     assert mem.execute("select * from marts.options_sentiment where snapshot_date = ?", [FRI]).fetchall() == before
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    insert_prices(full, mem.execute("select ticker, trade_date, close, adj_close from raw.prices_daily").fetchall())
-    quotes = mem.execute("select * from raw.option_quotes").fetchall()
-    full.executemany(f"insert into raw.option_quotes values ({', '.join('?' * len(quotes[0]))})", quotes)
-    build(full, run_date=RUN, select=MODELS)
-    assert incremental == full.execute(query).fetchall()
+    with built_in_full(mem, MODELS) as full:
+        assert incremental == full.execute(query).fetchall()
     assert row(mem, SAT, "NVDA")["atm_reference_price"] == 142.62

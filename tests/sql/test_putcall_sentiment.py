@@ -1,7 +1,6 @@
 """marts.putcall_sentiment: averages, trailing percentile ranks, z-scores and the regime, by hand
 on arithmetic series and against an independent pandas computation; incremental == full."""
 
-import datetime as dt
 import math
 
 import duckdb
@@ -10,22 +9,16 @@ import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT
+from tests.sql.conftest import RUN, built_in_full, insert_rows
 from transforms.runner import build, input_start_for, load_macros
-from warehouse import schema
 
-RUN = dt.date(2026, 1, 2)
 MODELS = ["stg_putcall_daily", "putcall_sentiment"]
 DAYS = calendar.sessions("2020-01-02", "2025-12-31")
 
 
 def insert_putcall(con, rows):
-    """rows: (trade_date, scope, ratio)."""
-    con.executemany(
-        "insert into raw.putcall_daily (trade_date, scope, call_volume, put_volume, ratio, source, run_id, loaded_at) "
-        "values (?, ?, null, null, ?, 'test', 'test', ?)",
-        [(d, s, r, LOADED_AT) for d, s, r in rows],
-    )
+    """rows: (trade_date, scope, ratio); no volumes."""
+    insert_rows(con, "raw.putcall_daily", rows, ("trade_date", "scope", "ratio"))
 
 
 def frame(con):
@@ -62,6 +55,19 @@ def test_a_day_without_equity_options_is_left_out_for_every_scope(mem):
     got = {(s, d) for s, d in mem.execute("select scope, trade_date from marts.putcall_sentiment").fetchall()}
     assert got == {("equity", DAYS[i]) for i in (0, 2, 3)} | {("index", DAYS[i]) for i in (0, 3)} | {
         ("total", DAYS[i]) for i in (0, 2, 3)}
+
+
+def test_a_day_whose_equity_row_was_refused_is_left_out_too(mem):
+    # The land checks refuse the 0.00 equity row of 9 January 2025, so raw holds only index and
+    # total 1.73 that day: still a broken feed day. Before the equity series begins (the real
+    # feed's total ratio starts years earlier), a day without equity is an ordinary day.
+    feed = {"total": [0.8, 0.85, 1.73, 0.9], "index": [1.0, 1.1, 1.73, 1.2], "equity": [None, 0.6, None, 0.7]}
+    rows = [(DAYS[i], scope, r) for scope, rs in feed.items() for i, r in enumerate(rs) if r is not None]
+    insert_putcall(mem, rows)
+    build(mem, run_date=RUN, select=MODELS)
+    days = {d for (d,) in mem.execute("select distinct trade_date from marts.putcall_sentiment").fetchall()}
+    assert days == {DAYS[0], DAYS[1], DAYS[3]}
+    assert mem.execute("select count(*) from marts.putcall_sentiment where trade_date = ?", [DAYS[0]]).fetchone()[0] == 2
 
 
 def test_ranks_zscore_and_regime_by_hand(mem):
@@ -161,9 +167,6 @@ def test_incremental_build_equals_a_full_build(mem):
     incremental = frame(mem)
     assert incremental.loc[incremental["trade_date"] >= restated_day, "pct_rank_504"].notna().all()
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    insert_putcall(full, mem.execute("select trade_date, scope, ratio from raw.putcall_daily").fetchall())
-    build(full, run_date=RUN, select=MODELS)
-    # Equal to the last bits: window sums add up in an order that depends on the partition's start.
-    pd.testing.assert_frame_equal(incremental, frame(full), check_exact=False, rtol=1e-12, atol=1e-12)
+    with built_in_full(mem, MODELS) as full:
+        # Equal to the last bits: window sums add up in an order that depends on the partition's start.
+        pd.testing.assert_frame_equal(incremental, frame(full), check_exact=False, rtol=1e-12, atol=1e-12)

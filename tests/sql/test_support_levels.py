@@ -3,17 +3,14 @@ an independent pandas check from prices; incremental builds equal to full ones."
 
 import datetime as dt
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import insert_prices
+from tests.sql.conftest import RUN, built_in_full, insert_prices, one_row
 from transforms.runner import build
-from warehouse import schema
 
-RUN = dt.date(2026, 1, 2)
 LENGTHS = (20, 50, 100, 125, 200)
 FROM_PRICES = ["stg_prices_daily", "technicals_daily", "support_levels"]
 
@@ -35,11 +32,7 @@ def given_technicals(con, rows):
 
 
 def levels(con, ticker, day):
-    cur = con.execute("select * from marts.support_levels where ticker = ? and trade_date = ?", [ticker, day])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    assert len(rows) == 1
-    return dict(zip(names, rows[0]))
+    return one_row(con, "select * from marts.support_levels where ticker = ? and trade_date = ?", [ticker, day])
 
 
 def pct(level, close):
@@ -188,16 +181,13 @@ def test_incremental_build_equals_a_full_build(mem):
     result = next(r for r in results if r.relation == "marts.support_levels")
     assert result.mode == "incremental" and result.rows_written < result.rows
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    insert_prices(full, mem.execute("select ticker, trade_date, close, adj_close from raw.prices_daily").fetchall())
-    build(full, run_date=RUN, select=FROM_PRICES)
     query = "select * exclude (supports, resistances) from marts.support_levels order by ticker, trade_date"
     lists = "select supports, resistances from marts.support_levels order by ticker, trade_date"
-    inc, ful = mem.execute(query).df(), full.execute(query).df()
-    # Equal to the last bits (window sums add up in an order that depends on the partition's start).
-    pd.testing.assert_frame_equal(inc, ful, check_exact=False, rtol=1e-12, atol=1e-9)
     as_smas = lambda con: [([s["sma"] for s in a], [s["sma"] for s in b]) for a, b in con.execute(lists).fetchall()]  # noqa: E731
-    assert as_smas(mem) == as_smas(full)
+    with built_in_full(mem, FROM_PRICES) as full:
+        inc, ful = mem.execute(query).df(), full.execute(query).df()
+        # Equal to the last bits (window sums add up in an order that depends on the partition's start).
+        pd.testing.assert_frame_equal(inc, ful, check_exact=False, rtol=1e-12, atol=1e-9)
+        assert as_smas(mem) == as_smas(full)
     on_restated_day = inc[inc["trade_date"] == pd.Timestamp(restated_day)]
     assert (on_restated_day["n_supports_broken_1d"] > 0).all()

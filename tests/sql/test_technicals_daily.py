@@ -3,19 +3,15 @@ and incremental builds equal to full ones."""
 
 import datetime as dt
 import math
-import shutil
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sources import calendar
-from tests.sql.conftest import LOADED_AT, insert_prices
-from transforms.runner import SQL_DIR, ModelError, build, input_start_for
-from warehouse import schema
+from tests.sql.conftest import PRICE_COLUMNS, RUN, built_in_full, copy_of_sql_dir, insert_prices
+from transforms.runner import ModelError, build, input_start_for
 
-RUN = dt.date(2026, 1, 2)
 COLS = "ticker, trade_date, close, return_1d_pct, sma_50, sma_100, sma_200, pct_to_sma_50, pct_to_sma_100, pct_to_sma_200"
 # Only the models under test: other marts are built and tested by their own modules.
 TECHNICALS_ONLY = ["stg_prices_daily", "technicals_daily"]
@@ -37,11 +33,7 @@ def frame(con):
 
 def insert_bars(con, bars):
     """bars: (ticker, trade_date, close, adj_close, volume) tuples; volume may be None."""
-    con.executemany(
-        "insert into raw.prices_daily (ticker, trade_date, close, adj_close, dividend, split_ratio, volume, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, 0, 1, ?, 'test', 'test', ?)",
-        [(t, d, c, a, v, LOADED_AT) for t, d, c, a, v in bars],
-    )
+    insert_prices(con, bars, (*PRICE_COLUMNS, "volume"))
 
 
 def test_returns_use_adj_close_and_short_windows_are_null(mem):
@@ -216,13 +208,10 @@ def test_incremental_build_equals_a_full_build(mem):
     recomputed = incremental[incremental["trade_date"] >= restated_day]
     assert recomputed["high_52w"].notna().all() and recomputed["sma_200"].notna().all()  # the long windows are full
 
-    full = duckdb.connect()
-    schema.ensure(full)
-    insert_bars(full, mem.execute("select ticker, trade_date, close, adj_close, volume from raw.prices_daily").fetchall())
-    build(full, run_date=RUN, select=TECHNICALS_ONLY)
-    # Equal to the last bits: DuckDB sums a window in an order that depends on where the
-    # partition starts, so averages over the same rows can differ in the 16th digit (a percent near 0 by 1e-12).
-    pd.testing.assert_frame_equal(incremental, frame(full), check_exact=False, rtol=1e-12, atol=1e-9)
+    with built_in_full(mem, TECHNICALS_ONLY) as full:
+        # Equal to the last bits: DuckDB sums a window in an order that depends on where the
+        # partition starts, so averages over the same rows can differ in the 16th digit (a percent near 0 by 1e-12).
+        pd.testing.assert_frame_equal(incremental, frame(full), check_exact=False, rtol=1e-12, atol=1e-9)
 
 
 def test_a_failed_build_publishes_nothing(mem, tmp_path):
@@ -231,8 +220,7 @@ def test_a_failed_build_publishes_nothing(mem, tmp_path):
     before = rows(mem)
     insert_prices(mem, [("X", dt.date(2025, 1, 3), 101.0, 101.0)])
     # Same models plus one broken mart downstream: the whole build must roll back.
-    sql = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, sql)
+    sql = copy_of_sql_dir(tmp_path)
     (sql / "marts" / "zz_broken.sql").write_text(
         "-- zz_broken\n-- Grain: none.\n-- Depends on: marts.technicals_daily\n-- Materialized: table\n"
         "select 1 / 0 as x, no_such_column from marts.technicals_daily\n"

@@ -7,12 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.sql.conftest import LOADED_AT
-from tests.sql.test_fundamentals_quarterly import models_up_to
-from tests.sql.test_valuation_daily import insert_universe
+from tests.sql.conftest import RUN, build_up_to, insert_universe, load_sample
 from transforms.runner import build
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
 DAY = D(2025, 1, 27)
 
@@ -24,6 +21,7 @@ COLS = (
     "ai_to_non_ai_price_to_sales_pct_rank"
 )
 NAMES = [c.strip() for c in COLS.split(",")]
+UNIVERSE = ("ticker", "cohort", "role")  # the column order of the inline universe rows below
 
 
 def given_valuations(con, rows):
@@ -45,6 +43,7 @@ def test_aggregates_and_medians_by_hand(mem):
     insert_universe(
         mem,
         [("A", "ai", "stock"), ("B", "ai", "stock"), ("C", "non_ai", "stock"), ("U", None, "stock"), ("SPY", None, "index_proxy")],
+        UNIVERSE,
     )
     given_valuations(
         mem,
@@ -83,7 +82,7 @@ def test_aggregates_and_medians_by_hand(mem):
 
 
 def test_a_cohort_without_members_that_day_has_no_row_and_no_ratio(mem):
-    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")])
+    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")], UNIVERSE)
     given_valuations(mem, [("A", DAY, 1000.0, 20.0, 25.0, 10.0)])
     got = cohorts(mem)
     assert set(got) == {(DAY, "ai"), (DAY, "all")}
@@ -97,7 +96,7 @@ def test_percentile_ranks_against_the_cohort_own_history(mem):
     non_ai_ps = np.round(rng.uniform(1, 4, len(days)), 1)
     ai_pe = np.round(rng.uniform(20, 40, len(days)), 0)
     ai_pe[[0, 7]] = np.nan  # no forward P/E those days: not observations
-    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")])
+    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")], UNIVERSE)
     rows = []
     for i, d in enumerate(days):
         rows.append(("A", d, 1000.0, None if np.isnan(ai_pe[i]) else float(ai_pe[i]), None, float(ai_ps[i])))
@@ -135,19 +134,8 @@ def test_percentile_ranks_against_the_cohort_own_history(mem):
 
 def test_sample_market_rolled_up_independently(mem):
     """Build the whole chain on the sample market and redo the roll-up in pandas."""
-    from sources.sample import SampleSource
-    from warehouse.load import load_batch, load_universe
-
-    sample = SampleSource()
-    start, end = D(2024, 10, 1), D(2025, 1, 31)
-    load_universe(mem, sample.universe, source="sample", run_id="t", loaded_at=LOADED_AT)
-    for batch in (
-        sample.prices(None, start, end),
-        sample.fundamentals(None, D(2023, 1, 1), end),
-        sample.valuation_snapshots(None, start, end),
-    ):
-        load_batch(mem, batch, source="sample", run_id="t", loaded_at=LOADED_AT)
-    build(mem, run_date=RUN, select=models_up_to("valuation_cohorts"))
+    sample = load_sample(mem, None, D(2024, 10, 1), D(2025, 1, 31), fundamentals_from=D(2023, 1, 1))
+    build_up_to(mem, "valuation_cohorts")
     v = mem.execute("select ticker, trade_date, market_cap, forward_pe, trailing_pe, price_to_sales_ttm from marts.valuation_daily").df()
     universe = sample.universe[sample.universe["role"] == "stock"][["ticker", "cohort"]]
     v = v.merge(universe, on="ticker")

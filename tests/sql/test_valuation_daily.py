@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.sql.conftest import LOADED_AT, insert_prices
-from tests.sql.test_fundamentals_quarterly import insert_fundamentals, models_up_to
-from transforms.runner import build
+from tests.sql.conftest import (
+    LOADED_AT, build_up_to, insert_fundamentals, insert_prices, insert_snapshots, insert_universe, load_sample,
+)
 
-RUN = dt.date(2026, 1, 2)
 D = dt.date
 
 COLS = (
@@ -21,28 +20,9 @@ COLS = (
     "fundamentals_period_end, forward_eps_as_of"
 )
 NAMES = [c.strip() for c in COLS.split(",")]
-
-
-def build_valuation(con):
-    build(con, run_date=RUN, select=models_up_to("valuation_daily"))
-
-
-def insert_universe(con, rows):
-    """rows: (ticker, cohort, role)."""
-    con.executemany(
-        "insert into raw.universe (ticker, name, sector, cohort, role, source, run_id, loaded_at) "
-        "values (?, ?, 'Technology', ?, ?, 'test', 'test', ?)",
-        [(t, t, c, r, LOADED_AT) for t, c, r in rows],
-    )
-
-
-def insert_snapshots(con, rows):
-    """rows: (ticker, snapshot_date, market_cap, forward_eps, forward_pe)."""
-    con.executemany(
-        "insert into raw.valuation_snapshots (snapshot_date, ticker, market_cap, forward_eps, forward_pe, source, run_id, loaded_at) "
-        "values (?, ?, ?, ?, ?, 'test', 'test', ?)",
-        [(d, t, m, e, p, LOADED_AT) for t, d, m, e, p in rows],
-    )
+# The column order of the inline universe and snapshot rows below.
+UNIVERSE = ("ticker", "cohort", "role")
+SNAPSHOTS = ("ticker", "snapshot_date", "market_cap", "forward_eps", "forward_pe")
 
 
 def quarterly(ticker, quarters, shares=1000.0):
@@ -72,16 +52,16 @@ QUARTERS = [
 
 
 def load_example(con):
-    insert_universe(con, [("X", "ai", "stock"), ("SPY", None, "index_proxy")])
+    insert_universe(con, [("X", "ai", "stock"), ("SPY", None, "index_proxy")], UNIVERSE)
     insert_prices(con, [(t, d, c, c) for t in ("X", "SPY") for d, c in CLOSES.items()])
     insert_fundamentals(con, quarterly("X", QUARTERS))
     # Yahoo-style snapshot on Jan 6: forward P/E 8 = close 40 / forward EPS 5.
-    insert_snapshots(con, [("X", D(2025, 1, 6), 50_000.0, 5.0, 8.0), ("SPY", D(2025, 1, 6), 9e12, 30.0, 20.0)])
+    insert_snapshots(con, [("X", D(2025, 1, 6), 50_000.0, 5.0, 8.0), ("SPY", D(2025, 1, 6), 9e12, 30.0, 20.0)], SNAPSHOTS)
 
 
 def test_multiples_by_hand(mem):
     load_example(mem)
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     got = valuations(mem, "X")
     assert valuations(mem, "SPY") == {}  # a fund, not a stock
     jan2, jan6, jan10 = got[D(2025, 1, 2)], got[D(2025, 1, 6)], got[D(2025, 1, 10)]
@@ -123,13 +103,13 @@ def test_multiples_by_hand(mem):
 
 def test_later_data_never_changes_an_earlier_row(mem):
     load_example(mem)
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     before = mem.execute("select * from marts.valuation_daily order by ticker, trade_date").fetchall()
     # The next night: a session, a snapshot and a restated quarter, all dated Jan 21.
     insert_prices(mem, [("X", D(2025, 1, 21), 46.0, 46.0)])
-    insert_snapshots(mem, [("X", D(2025, 1, 21), 60_000.0, 6.0, 46 / 6)])
+    insert_snapshots(mem, [("X", D(2025, 1, 21), 60_000.0, 6.0, 46 / 6)], SNAPSHOTS)
     insert_fundamentals(mem, quarterly("X", [(D(2024, 12, 31), D(2025, 1, 21), 150.0, 2.0)]))
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     after = mem.execute("select * from marts.valuation_daily order by ticker, trade_date").fetchall()
     assert after[:-1] == before
     assert dict(zip(NAMES, after[-1][: len(NAMES)]))["forward_pe"] == pytest.approx(46 / 6)
@@ -140,7 +120,7 @@ def test_forward_eps_is_put_on_the_split_basis_of_the_close(mem):
     # the stock traded at 1,210).
     closes = {D(2024, 6, 5): 120.0, D(2024, 6, 6): 121.0, D(2024, 6, 7): 122.0, D(2024, 6, 10): 123.0, D(2024, 6, 11): 124.0}
     tickers = ("YAHOO", "RESTATED", "LOSS")
-    insert_universe(mem, [(t, None, "stock") for t in tickers])
+    insert_universe(mem, [(t, None, "stock") for t in tickers], UNIVERSE)
     insert_prices(mem, [(t, d, c, c) for t in tickers for d, c in closes.items()])
     mem.execute("update raw.prices_daily set split_ratio = 10 where trade_date = '2024-06-10'")
     insert_snapshots(
@@ -154,8 +134,9 @@ def test_forward_eps_is_put_on_the_split_basis_of_the_close(mem):
             ("LOSS", D(2024, 6, 6), 1e9, -2.0, None),
             ("LOSS", D(2024, 6, 10), 1e9, -0.21, None),
         ],
+        SNAPSHOTS,
     )
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     for ticker in ("YAHOO", "RESTATED"):
         got = valuations(mem, ticker)
         assert got[D(2024, 6, 6)]["forward_eps"] == pytest.approx(3.025), ticker
@@ -168,13 +149,13 @@ def test_forward_eps_is_put_on_the_split_basis_of_the_close(mem):
 
 
 def test_trailing_figures_need_four_quarters_and_positive_bases(mem):
-    insert_universe(mem, [("GAP", None, "stock"), ("LOSS", None, "stock")])
+    insert_universe(mem, [("GAP", None, "stock"), ("LOSS", None, "stock")], UNIVERSE)
     insert_prices(mem, [(t, D(2025, 1, 10), 20.0, 20.0) for t in ("GAP", "LOSS")])
     # GAP never reported the June quarter; LOSS lost $0.50 a share each quarter.
     gap = [q for q in QUARTERS if q[0] != D(2024, 6, 30)]
     loss = [(p, r, rev, -0.5) for p, r, rev, _ in QUARTERS]
     insert_fundamentals(mem, quarterly("GAP", gap) + quarterly("LOSS", loss))
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     g = valuations(mem, "GAP")[D(2025, 1, 10)]
     assert g["market_cap"] == pytest.approx(20_000.0)
     assert g["trailing_eps"] is None and g["trailing_pe"] is None
@@ -188,10 +169,10 @@ def test_trailing_figures_need_four_quarters_and_positive_bases(mem):
 def test_stale_fundamentals_are_not_used(mem):
     quarters = QUARTERS[:4]  # the latest quarter ended 2024-09-30
     last_ok = D(2024, 9, 30) + dt.timedelta(days=200)
-    insert_universe(mem, [("OLD", None, "stock")])
+    insert_universe(mem, [("OLD", None, "stock")], UNIVERSE)
     insert_prices(mem, [("OLD", d, 10.0, 10.0) for d in (last_ok, last_ok + dt.timedelta(days=1))])
     insert_fundamentals(mem, quarterly("OLD", quarters))
-    build_valuation(mem)
+    build_up_to(mem, "valuation_daily")
     got = valuations(mem, "OLD")
     assert got[last_ok]["trailing_eps"] == pytest.approx(4.2)
     assert got[last_ok]["revenue_ttm"] == pytest.approx(420.0)
@@ -206,10 +187,10 @@ def test_percentile_ranks_against_the_stock_own_history(mem):
     pe = np.round(rng.uniform(10, 30, len(days)), 0)  # whole numbers: ties happen
     eps = 100 / pe
     eps[[3, 11, 25]] = -1.0  # forward losses: no P/E, and no observation
-    insert_universe(mem, [("R", None, "stock")])
+    insert_universe(mem, [("R", None, "stock")], UNIVERSE)
     insert_prices(mem, [("R", d, 100.0, 100.0) for d in days])
-    insert_snapshots(mem, [("R", d, 1e9, float(e), float(100 / e) if e > 0 else None) for d, e in zip(days, eps)])
-    build_valuation(mem)
+    insert_snapshots(mem, [("R", d, 1e9, float(e), float(100 / e) if e > 0 else None) for d, e in zip(days, eps)], SNAPSHOTS)
+    build_up_to(mem, "valuation_daily")
     got = pd.DataFrame(
         mem.execute("select trade_date, forward_pe, forward_pe_pct_rank from marts.valuation_daily order by trade_date").fetchall(),
         columns=["trade_date", "forward_pe", "rank"],
@@ -228,20 +209,8 @@ def test_percentile_ranks_against_the_stock_own_history(mem):
 def test_matches_the_sample_sources_own_multiples(mem):
     """The sample market computes its snapshots' P/Es and P/S in numpy from its own quarters:
     on every snapshot day they must equal valuation_daily's (NVDA and WMT split in 2024)."""
-    from sources.sample import SampleSource
-    from warehouse.load import load_batch, load_universe
-
-    sample = SampleSource()
-    tickers = ["NVDA", "WMT", "AAPL", "JPM"]
-    start, end = D(2024, 1, 2), D(2024, 12, 31)
-    load_universe(mem, sample.universe, source="sample", run_id="t", loaded_at=LOADED_AT)
-    for batch in (
-        sample.prices(tickers, start, end),
-        sample.fundamentals(tickers, D(2022, 1, 1), end),
-        sample.valuation_snapshots(tickers, start, end),
-    ):
-        load_batch(mem, batch, source="sample", run_id="t", loaded_at=LOADED_AT)
-    build_valuation(mem)
+    load_sample(mem, ["NVDA", "WMT", "AAPL", "JPM"], D(2024, 1, 2), D(2024, 12, 31), fundamentals_from=D(2022, 1, 1))
+    build_up_to(mem, "valuation_daily")
     got = mem.execute(
         """
         select count(*), count(s.snapshot_date),
@@ -275,8 +244,8 @@ def test_real_nvda_through_the_deepseek_selloff(mem, real_data, tmp_path):
     source = FilesSource(tmp_path)
     load_batch(mem, source.prices(["NVDA"], D(2024, 8, 20), D(2025, 3, 31)), source="files", run_id="real", loaded_at=LOADED_AT)
     load_batch(mem, source.fundamentals(["NVDA"], D(2019, 1, 1), D(2026, 12, 31)), source="files", run_id="real", loaded_at=LOADED_AT)
-    insert_universe(mem, [("NVDA", "ai", "stock")])
-    build_valuation(mem)
+    insert_universe(mem, [("NVDA", "ai", "stock")], UNIVERSE)
+    build_up_to(mem, "valuation_daily")
     got = valuations(mem, "NVDA")
     fri, mon = got[D(2025, 1, 24)], got[D(2025, 1, 27)]
     # Known on Jan 24: FY2024Q4..FY2025Q3, EPS 4.93 / 10 + 5.98 / 10 (pre-split) + 0.67 + 0.78, and
