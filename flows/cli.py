@@ -315,6 +315,56 @@ def checks(
 
 
 @app.command()
+def status(
+    runs: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 5,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Show what the warehouse holds: each table's latest date against the latest session, recent runs, quarantined rows."""
+    from sources import calendar
+    from sources.contract import DATASETS
+    from warehouse import audit
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
+
+    settings = get_settings(warehouse=warehouse)
+    expected = calendar.last_completed_session(dt.datetime.now(dt.UTC))
+    tables = {f"raw.{name}": ds.date_column for name, ds in DATASETS.items()}
+    tables |= {"marts.technicals_daily": "trade_date", "marts.market_brief": "trade_date"}
+    try:
+        with reader(settings.warehouse) as con:
+            present = {f"{a}.{b}" for a, b in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
+            fresh = audit.freshness(con, expected, {t: c for t, c in tables.items() if t in present})
+            recent = audit.recent_runs(con, runs)
+            waiting = audit.quarantine_waiting(con)
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    t = Table(title=f"Tables (latest completed NYSE session: {expected})", title_justify="left")
+    for c in ("table", "rows", "latest", "sessions behind"):
+        t.add_column(c, justify="right" if c in ("rows", "sessions behind") else "left")
+    for f in fresh:
+        quarterly = f["table"] == "raw.fundamentals_quarterly"  # dated by report: not daily
+        behind = "" if f["sessions_behind"] is None or quarterly else str(f["sessions_behind"])
+        style = "yellow" if f["sessions_behind"] and not quarterly else None
+        t.add_row(f["table"], f"{f['rows']:,}", str(f["latest"] or "-"), behind, style=style)
+    console.print(t)
+    t = Table(title="Recent runs", title_justify="left")
+    for c in ("run id", "flow", "status", "started", "message"):
+        t.add_column(c)
+    for r in recent:
+        style = {"failed": "red", "partial": "yellow"}.get(r["status"])
+        t.add_row(r["run_id"], r["flow"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M}", (r["message"] or "")[:100], style=style)
+    console.print(t)
+    if waiting:
+        t = Table(title="Quarantined rows (audit.quarantine)", title_justify="left")
+        for c in ("table", "check", "rows", "last run"):
+            t.add_column(c, justify="right" if c == "rows" else "left")
+        for q in waiting:
+            t.add_row(q["table_name"], q["check_name"], f"{q['rows']:,}", q["last_run"])
+        console.print(t)
+    else:
+        console.print("No quarantined rows.")
+
+
+@app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run, e.g. \"select * from marts.technicals_daily limit 5\"")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json")] = OutputFormat.table,

@@ -54,3 +54,34 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def freshness(con: duckdb.DuckDBPyConnection, expected: dt.date, tables: Mapping[str, str]) -> list[dict]:
+    """Per table (name -> its date column): rows, the latest date loaded, and how many NYSE
+    sessions it is behind `expected` (the latest session that should be loaded)."""
+    from sources import calendar
+
+    out = []
+    for table, column in tables.items():
+        rows, latest = con.execute(f"select count(*), max({column}) from {table}").fetchone()
+        latest = latest.date() if isinstance(latest, dt.datetime) else latest
+        behind = None
+        if latest is not None and latest <= expected:
+            behind = len(calendar.sessions(latest, expected)) - (1 if calendar.is_session(latest) else 0)
+        out.append({"table": table, "rows": int(rows), "latest": latest, "expected": expected, "sessions_behind": behind})
+    return out
+
+
+def quarantine_waiting(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Quarantined rows per table and check, with the latest run that refused some."""
+    cur = con.execute(
+        """
+        select table_name, check_name, count(*) as rows, max(quarantined_at) as last_at,
+               arg_max(run_id, quarantined_at) as last_run
+        from audit.quarantine
+        group by all
+        order by table_name, check_name
+        """
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]

@@ -131,3 +131,21 @@ def test_build_checks_each_table_and_checks_shows_the_results(cli_env, small_war
     # A run id that never ran checks is said plainly.
     r = cli(["checks", "--run", "no-such-run"], cli_env)
     assert r.returncode == 1 and "no check results for run no-such-run (no such run)" in " ".join(r.stderr.split())
+
+
+def test_status_shows_freshness_runs_and_quarantine(cli_env, small_warehouse):
+    from sources import calendar
+
+    with writer(small_warehouse) as con:
+        con.execute(
+            "insert into audit.quarantine (run_id, table_name, check_name, reason, quarantined_at) "
+            "values ('r1', 'raw.putcall_daily', 'ratio_is_a_reading', 'failed ratio_is_a_reading', now())"
+        )
+    r = cli(["status"], cli_env)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    expected = calendar.last_completed_session(dt.datetime.now(dt.UTC))
+    behind = len(calendar.sessions(dt.date(2025, 1, 27), expected)) - 1
+    assert f"latest completed NYSE session: {expected}" in out
+    assert f"raw.prices_daily │ 10 │ 2025-01-27 │ {behind} │" in out
+    assert "raw.putcall_daily │ ratio_is_a_reading │ 1 │ r1" in out
