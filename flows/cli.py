@@ -51,6 +51,12 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
 def _parse_date(value: Optional[str], what: str) -> Optional[dt.date]:
     if value is None:
         return None
@@ -92,40 +98,82 @@ WarehouseOpt = Annotated[
     Optional[str],
     typer.Option("--warehouse", "-w", help="DuckDB warehouse file [env BELLWETHER_WAREHOUSE; default warehouse/bellwether.duckdb]"),
 ]
+WaitOpt = Annotated[
+    Optional[float],
+    typer.Option("--wait", min=0, help="seconds to wait for another writer before giving up [env BELLWETHER_LOCK_WAIT_S; default 60]"),
+]
+SourceOpt = Annotated[Optional[SourceName], typer.Option(help="sample (synthetic), files (a folder, with --path) or live (Yahoo + CBOE)")]
+PathOpt = Annotated[Optional[str], typer.Option(help="folder for --source files (subfolders prices/, putcall/, options/, fundamentals/, valuation/)")]
+UniverseOpt = Annotated[Optional[str], typer.Option(help="universe CSV [default config/universe.csv]")]
+
+
+class RunnerName(str, Enum):
+    threads = "threads"
+    dask = "dask"
+
+
+RunnerOpt = Annotated[Optional[RunnerName], typer.Option("--runner", help="where fetches fan out: threads (default) or dask [env BELLWETHER_RUNNER]")]
+DaskAddressOpt = Annotated[Optional[str], typer.Option("--dask-address", help="an existing Dask scheduler, tcp://host:8786 [default: a LocalCluster]")]
+DaskWorkersOpt = Annotated[Optional[int], typer.Option("--dask-workers", min=1, help="workers of the Dask LocalCluster [default 2]")]
+
+
+def _with_runner(flow_obj, settings: Settings):
+    """The flow with the task runner the settings name (flags or BELLWETHER_RUNNER)."""
+    from flows.runners import task_runner
+
+    try:
+        runner = task_runner(settings.runner, address=settings.dask_address, workers=settings.dask_workers)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    return flow_obj.with_options(task_runner=runner)
+
+
+def _check_source(settings: Settings) -> object:
+    """The source object, or a usage error (before Prefect starts) on one that cannot work."""
+    from sources.contract import ContractError
+    from sources.registry import make_source
+
+    try:
+        return make_source(settings.source, settings.path, settings.universe, settings.live_config())
+    except ContractError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
 
 @app.command()
 def run(
-    source: Annotated[Optional[SourceName], typer.Option(help="sample (synthetic), files (a folder, with --path) or live (Yahoo + CBOE)")] = None,
-    path: Annotated[Optional[str], typer.Option(help="folder for --source files (subfolders prices/, putcall/, options/, fundamentals/, valuation/)")] = None,
+    source: SourceOpt = None,
+    path: PathOpt = None,
     date: Annotated[Optional[str], typer.Option("--date", help="session to load, YYYY-MM-DD [default: the last completed NYSE session]")] = None,
     lookback_days: Annotated[Optional[int], typer.Option(min=0, help="sessions before --date fetched again [default 5]")] = None,
     history_sessions: Annotated[Optional[int], typer.Option(min=0, help="history loaded for tickers new to the warehouse [default 756]")] = None,
     warehouse: WarehouseOpt = None,
-    universe: Annotated[Optional[str], typer.Option(help="universe CSV [default config/universe.csv]")] = None,
+    universe: UniverseOpt = None,
+    wait: WaitOpt = None,
+    runner: RunnerOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
 ) -> None:
-    """Run the nightly flow once: ingest, load into raw, build the marts, print a summary."""
+    """Run the nightly flow once: ingest, load into raw, build the marts, print a summary.
+
+    A date the NYSE was closed is reported and nothing is loaded (exit 0)."""
     run_date = _parse_date(date, "--date")
     settings = get_settings(
         source=source.value if source else None, path=path, lookback_days=lookback_days,
-        history_sessions=history_sessions, warehouse=warehouse, universe=universe,
+        history_sessions=history_sessions, warehouse=warehouse, universe=universe, lock_wait_s=wait,
+        runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
     )
-    from sources.contract import ContractError
-    from sources.registry import make_source
     from warehouse.connect import WarehouseBusy
 
-    try:  # fail fast, before Prefect starts, on a source that cannot work
-        make_source(settings.source, settings.path, settings.universe, settings.live_config())
-    except ContractError as exc:
-        _fail(str(exc), EXIT_USAGE)
-
+    _check_source(settings)  # fail fast, before Prefect starts, on a source that cannot work
     from flows.nightly import nightly
 
+    flow_obj = _with_runner(nightly, settings)
     console.print(f"Running the nightly flow on the [bold]{settings.source}[/] source into {settings.warehouse} ...", highlight=False)
     try:
-        summary = nightly(
+        summary = flow_obj(
             run_date=run_date, source=settings.source, path=settings.path, lookback_days=settings.lookback_days,
             history_sessions=settings.history_sessions, warehouse=settings.warehouse, universe=settings.universe,
+            lock_wait_s=settings.lock_wait_s,
         )
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
@@ -196,11 +244,225 @@ def _print_check_summary(result: dict | None, docs: str | None) -> None:
 
 
 @app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="first day of the range, YYYY-MM-DD")],
+    end: Annotated[Optional[str], typer.Option("--end", help="last day of the range [default: the last completed NYSE session]")] = None,
+    source: SourceOpt = None,
+    path: PathOpt = None,
+    tickers: Annotated[Optional[str], typer.Option(help="comma-separated tickers [default: every ticker of the universe]")] = None,
+    datasets: Annotated[Optional[str], typer.Option(help="comma-separated: prices_daily, putcall_daily, fundamentals_quarterly, option_quotes, valuation_snapshots [default: all the source can backfill]")] = None,
+    chunk: Annotated[str, typer.Option(help="chunk size: week, month, quarter, year or a number of sessions")] = "month",
+    force: Annotated[bool, typer.Option("--force", help="load again the chunks an earlier backfill from this source already loaded")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan (chunks, tickers, rows already loaded) and change nothing")] = False,
+    build_marts: Annotated[bool, typer.Option("--build/--no-build", help="rebuild the marts after the loads (--no-build: the next build owes it)")] = True,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="how --dry-run prints its plan: table, csv or json")] = OutputFormat.table,
+    warehouse: WarehouseOpt = None,
+    universe: UniverseOpt = None,
+    wait: WaitOpt = None,
+    runner: RunnerOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
+) -> None:
+    """Load a range of past sessions in chunks, then rebuild the marts once for the range.
+
+    Resumable: run the same command again after a crash or Ctrl-C and it skips the chunks
+    already loaded. Option chains and valuation snapshots cannot be backfilled from Yahoo (it
+    serves them only as of now); load saved ones with --source files."""
+    start_date = _parse_date(start, "--start")
+    end_date = _parse_date(end, "--end")
+    settings = get_settings(
+        source=source.value if source else None, path=path, warehouse=warehouse, universe=universe, lock_wait_s=wait,
+        runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
+    )
+    _check_source(settings)
+    from flows.backfill import BackfillError, dry_run_summary, prepare
+    from warehouse.connect import WarehouseBusy
+
+    try:  # every parameter checked before Prefect starts
+        job = prepare(settings, start=start_date, end=end_date, tickers=tickers, datasets=datasets, chunk=chunk, force=force,
+                      now=dt.datetime.now(dt.UTC))
+    except BackfillError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    for note in job.notes:
+        err.print(f"[yellow]note[/] {note}", highlight=False)
+    if dry_run:
+        try:
+            summary = dry_run_summary(settings, job)
+        except WarehouseBusy as exc:
+            _fail(str(exc), EXIT_BUSY)
+        _print_plan(summary, format)
+        return
+    from flows.backfill import backfill as backfill_flow
+
+    p = job.parameters
+    console.print(
+        f"Backfilling {p['start']}..{p['end']} from the [bold]{settings.source}[/] source into {settings.warehouse} "
+        f"({len(p['tickers'])} ticker(s), {', '.join(p['datasets'])}; chunks of a {p['chunk']}) ...", highlight=False,
+    )
+    try:
+        summary = _with_runner(backfill_flow, settings)(
+            start=start_date, end=job.end, source=settings.source, path=settings.path, tickers=list(p["tickers"]),
+            datasets=list(p["datasets"]), chunk=str(chunk), force=force, warehouse=settings.warehouse,
+            universe=settings.universe, lock_wait_s=settings.lock_wait_s, build=build_marts,
+        )
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except Exception as exc:  # recorded in audit.runs; the chunks loaded so far stay loaded
+        _fail(f"backfill failed: {type(exc).__name__}: {exc}\nChunks loaded before the failure are kept: run the same "
+              "command again to resume.", EXIT_FAILED)
+    _print_backfill(summary, shown=job.notes)
+    if summary["status"] == "partial":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_plan(summary: dict, format: OutputFormat) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(summary["plan"])
+    if format == OutputFormat.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    if format == OutputFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+        return
+    p = summary["parameters"]
+    console.rule(f"Backfill plan {p['start']}..{p['end']} ({summary['source']}): dry run")
+    console.print(f"Tickers ({len(p['tickers'])}): {', '.join(p['tickers'])}", highlight=False)
+    t = Table(title="Chunks", title_justify="left")
+    for c in ("dataset", "window", "sessions", "tickers", "rows already loaded", "status"):
+        t.add_column(c, justify="right" if c in ("sessions", "tickers", "rows already loaded") else "left")
+    for row in summary["plan"]:
+        style = {"done": "dim", "refused": "yellow"}.get(row["status"])
+        t.add_row(row["dataset"], f"{row['start']}..{row['end']}", str(row["sessions"]), str(row["tickers"]),
+                  f"{row['rows_present']:,}", row["status"], style=style)
+    console.print(t)
+    console.print(summary["message"], highlight=False)
+
+
+def _print_backfill(summary: dict, shown: list[str] = ()) -> None:
+    from transforms.summary import loads_by_table
+
+    p = summary["parameters"]
+    console.rule(f"Bellwether backfill {p['start']}..{p['end']} ({summary['source']}): {summary['status']}")
+    if summary.get("message"):
+        console.print(summary["message"], highlight=False)
+    console.print(
+        f"Chunks: {summary['chunks_loaded']} loaded, {summary['chunks_skipped']} skipped (loaded before).", highlight=False
+    )
+    if summary.get("loads"):
+        t = Table(title="Loaded into raw", title_justify="left")
+        for c in ("table", "window", "chunks", "delivered", "inserted", "updated", "unchanged", "quarantined"):
+            t.add_column(c, justify="left" if c in ("table", "window") else "right")
+        for ld in loads_by_table(summary["loads"]):
+            t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("chunks", "delivered", "inserted", "updated", "unchanged", "rejected")))
+        console.print(t)
+    for line in summary.get("rejects", [])[:10]:
+        console.print(f"[yellow]quarantined[/] {line}", highlight=False)
+    for note in [n for n in summary.get("notes", []) if n not in shown][:10]:
+        console.print(f"[yellow]note[/] {note}", highlight=False)
+    if summary.get("builds"):
+        built = [b for b in summary["builds"] if b["mode"] != "view"]
+        console.print(f"Marts rebuilt: {len(built)} table(s), {sum(b['rows_written'] for b in built):,} rows written.", highlight=False)
+    _print_check_summary(summary.get("checks"), summary.get("data_docs"))
+    console.print(f"Warehouse: {summary['warehouse']}  run id: {summary['run_id']}", highlight=False)
+
+
+@app.command()
+def serve(
+    source: SourceOpt = None,
+    path: PathOpt = None,
+    warehouse: WarehouseOpt = None,
+    universe: UniverseOpt = None,
+    runner: RunnerOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
+    port: Annotated[int, typer.Option(help="port of the local Prefect server started when PREFECT_API_URL is not set")] = 4200,
+) -> None:
+    """Serve the `nightly` (weekdays 18:30 New York) and `backfill` deployments until Ctrl-C.
+
+    Uses the Prefect server at PREFECT_API_URL, or starts a local one (UI on --port) for as long
+    as it runs. Trigger a backfill from the UI or with
+    prefect deployment run 'backfill/backfill' --param start=2024-01-01 --param end=2024-03-31"""
+    import os
+
+    settings = get_settings(
+        source=source.value if source else None, path=path, warehouse=warehouse, universe=universe,
+        runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
+    )
+    _check_source(settings)
+    from flows.runners import task_runner
+
+    try:
+        task_runner(settings.runner, address=settings.dask_address, workers=settings.dask_workers)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    # The runs serve starts are new processes: they read the runner from the environment.
+    os.environ["BELLWETHER_RUNNER"] = settings.runner
+    os.environ["BELLWETHER_DASK_WORKERS"] = str(settings.dask_workers)
+    if settings.dask_address:
+        os.environ["BELLWETHER_DASK_ADDRESS"] = settings.dask_address
+    from flows import deployments
+
+    try:
+        with deployments.prefect_api(port=port) as (api_url, started):
+            made = deployments.make_deployments(
+                source=settings.source, path=settings.path, warehouse=settings.warehouse, universe=settings.universe,
+            )
+            limit = deployments.ensure_writer_limit()
+            ui = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
+            console.print(
+                f"Serving against {api_url} ({'a local Prefect server started for this session' if started else 'PREFECT_API_URL'}); UI {ui}\n"
+                f"  nightly/nightly   cron '{deployments.NIGHTLY_CRON}' {deployments.MARKET_TZ}: {settings.source} -> {settings.warehouse}\n"
+                f"  backfill/backfill by hand: prefect deployment run 'backfill/backfill' --param start=YYYY-MM-DD --param end=YYYY-MM-DD\n"
+                f"  {limit}; fetches on {settings.runner}\n"
+                "Stop with Ctrl-C (the schedule is paused until you serve again).",
+                highlight=False,
+            )
+            deployments.serve(made)
+    except deployments.ServeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+@app.command()
+def report(
+    date: Annotated[Optional[str], typer.Option("--date", help="session, YYYY-MM-DD [default: the latest in the warehouse]")] = None,
+    format: Annotated[Optional[ReportFormat], typer.Option("--format", "-f", help="text [default on a terminal], markdown [default otherwise] or json")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Print the morning brief for a session: index moves, dollar losers, support levels,
+    put/call, the largest names against their 50-DMA, valuation, options, fear & greed."""
+    import json
+
+    from transforms.brief import NoBrief, brief_markdown, read_brief
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
+
+    day = _parse_date(date, "--date")
+    settings = get_settings(warehouse=warehouse)
+    try:
+        with reader(settings.warehouse) as con:
+            brief = read_brief(con, day)
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except NoBrief as exc:
+        _fail(str(exc), EXIT_FAILED)
+    format = format or (ReportFormat.text if sys.stdout.isatty() else ReportFormat.markdown)
+    if format == ReportFormat.json:
+        sys.stdout.write(json.dumps(brief, default=str, indent=1) + "\n")
+    elif format == ReportFormat.markdown:
+        sys.stdout.write(brief_markdown(brief) + "\n")
+    else:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(brief_markdown(brief)))
+
+
+@app.command()
 def build(
     select: Annotated[Optional[list[str]], typer.Option("--select", "-s", help="model to build (repeatable); NAME+ adds everything downstream")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="rebuild incremental models from all history")] = False,
     since: Annotated[Optional[str], typer.Option(help="recompute incremental models from this date on (YYYY-MM-DD)")] = None,
     warehouse: WarehouseOpt = None,
+    wait: WaitOpt = None,
 ) -> None:
     """Build the staging views and marts from raw (no fetching), checking each table as it is built.
 
@@ -210,7 +472,7 @@ def build(
     from warehouse import audit, checks
     from warehouse.connect import WarehouseBusy, writer
 
-    settings = get_settings(warehouse=warehouse)
+    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
     since_date = _parse_date(since, "--since")
     started = dt.datetime.now(dt.UTC)
     run_id = audit.new_run_id("build", started)
@@ -230,6 +492,8 @@ def build(
                 results = run_build(
                     con, run_date=last, since=since_date, select=select, full_refresh=full_refresh or since_date is None, after_model=hook
                 )
+                if select is None and (full_refresh or since_date is None):  # a full build covers every backfilled chunk
+                    audit.mark_built(con, loaded_before=started, at=dt.datetime.now(dt.UTC))
                 status = audit.SUCCEEDED
             except (ModelError, checks.CheckFailed, checks.ChecksFileError) as exc:
                 message = str(exc)

@@ -4,8 +4,11 @@ Schedule: weekdays at 18:30 America/New_York (cron `30 18 * * 1-5`), after the c
 the last completed NYSE session. Run it by hand with `bellwether run`.
 
 Parameters:
-- run_date: the session to load (default: the last completed session at start time). A date
-  the market was closed is logged and the run ends successfully without loading anything.
+- run_date: the session to load (default: the last completed session at start time; on the
+  schedule, the day the run was scheduled for). A date the market was closed is logged and the
+  run ends successfully without loading anything.
+- scheduled: set by the `nightly` deployment (see flows/deployments.py).
+- lock_wait_s: how long to wait for another writer (a backfill) before failing.
 - source: `sample` (synthetic market), `files` (a folder, with `path`) or `live`.
 - path: the folder for the files source.
 - lookback_days: sessions before run_date fetched again (providers restate recent days).
@@ -29,15 +32,17 @@ audit.check_results; the staging views and marts. Publishes a markdown artifact
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows import tasks
-from flows.settings import get_settings
+from flows import progress, tasks
+from flows.settings import default_task_runner, get_settings
+from flows.tally import Tally, fetch_in_order
+from flows.writers import writer_slot
 from sources import calendar
-from sources.contract import describe_rejects
 from transforms.plan import earliest_change
 from transforms.summary import summary_markdown
 from warehouse.audit import FAILED, PARTIAL, SUCCEEDED, new_run_id
@@ -49,7 +54,18 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@flow(name="nightly", validate_parameters=True)
+def session_to_run(run_date: dt.date | None, *, scheduled: bool, now: dt.datetime, scheduled_at: dt.datetime | None) -> dt.date:
+    """The session a run loads. Given a date, that date. On the schedule, the day the run was
+    scheduled for in New York (so a late start still loads its own day, and a holiday stays a
+    holiday). By hand, the last completed session."""
+    if run_date is not None:
+        return run_date
+    if scheduled:
+        return (scheduled_at or now).astimezone(ZoneInfo(calendar.MARKET_TZ)).date()
+    return calendar.last_completed_session(now)
+
+
+@flow(name="nightly", validate_parameters=True, task_runner=default_task_runner())
 def nightly(
     run_date: dt.date | None = None,
     source: str | None = None,
@@ -58,29 +74,32 @@ def nightly(
     history_sessions: int | None = None,
     warehouse: str | None = None,
     universe: str | None = None,
+    scheduled: bool = False,
+    lock_wait_s: float | None = None,
 ) -> dict:
     settings = get_settings(
         source=source, path=path, lookback_days=lookback_days, history_sessions=history_sessions,
-        warehouse=warehouse, universe=universe,
+        warehouse=warehouse, universe=universe, lock_wait_s=lock_wait_s,
     )
     logger = get_run_logger()
     started_at = _utc_now()
-    day = run_date or calendar.last_completed_session(started_at)
+    day = session_to_run(run_date, scheduled=scheduled, now=started_at, scheduled_at=flow_run.scheduled_start_time if flow_run.id else None)
     run_id = str(flow_run.id) if flow_run.id else new_run_id("nightly", started_at)
     base = {"run_id": run_id, "run_date": str(day), "source": settings.source}
     if not calendar.is_session(day):
-        message = f"the NYSE was closed on {day}: nothing to load"
+        message = f"the NYSE was closed on {day} ({day:%A}): nothing to load"
         logger.info(message)
         return base | {"status": SUCCEEDED, "message": message, "loads": [], "builds": []}
 
     parameters = {
         "run_date": str(day), "source": settings.source, "path": settings.path,
         "lookback_days": settings.lookback_days, "history_sessions": settings.history_sessions,
-        "universe": settings.universe,
+        "universe": settings.universe, "scheduled": scheduled,
     }
-    loads, rejects, notes, failures, rows_by_table = [], [], [], [], {}
+    tally = Tally()
     docs_dir = str(data_docs_dir(settings.warehouse, run_id))
-    with run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
+    with writer_slot(timeout_s=settings.lock_wait_s, holder=f"nightly run {run_id}"), \
+            run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
             universe_frame = tasks.load_universe_table(
@@ -90,25 +109,20 @@ def nightly(
                 settings.warehouse, run_date=day, tickers=tuple(universe_frame["ticker"]),
                 lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
             )
-            for window in windows:
-                batch = tasks.fetch(settings.source, settings.path, settings.universe, window, settings.live_config())
-                result = tasks.load_batch(
-                    settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window,
-                    run_date=day, docs_dir=docs_dir,
-                )
-                loads.append({
-                    "table": result.table, "window": f"{window.start}..{window.end}", "delivered": result.delivered,
-                    "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
-                    "rejected": result.rejected,
-                })
-                rows_by_table[result.table] = rows_by_table.get(result.table, 0) + result.written
-                rejects += describe_rejects(batch.rejects, limit=5)
-                failures += [f"{window.dataset} {o.ticker}: {o.reason}" for o in batch.failed.itertuples()]
-                notes += [f"{window.dataset}: {n}" for n in batch.notes]
+            with progress.display() as show:
+                bar = show.bar(f"nightly {day}: datasets", total=len(windows))
+                submit = lambda w: tasks.fetch.submit(settings.source, settings.path, settings.universe, w, settings.live_config())  # noqa: E731
+                for window, batch in fetch_in_order(windows, submit, settings.fetch_ahead):
+                    result = tasks.load_batch(
+                        settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window,
+                        run_date=day, docs_dir=docs_dir,
+                    )
+                    tally.add(window, batch, result)
+                    bar.advance(description=f"nightly {day}: loaded {window.dataset}")
             builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows), run_id=run_id, docs_dir=docs_dir)
             for b in builds:
                 if b.mode != "view":
-                    rows_by_table[b.relation] = b.rows_written
+                    tally.rows_by_table[b.relation] = b.rows_written
             top = tasks.headline(settings.warehouse, run_date=day)
         except Exception as exc:
             docs = tasks.data_docs(docs_dir)
@@ -119,23 +133,17 @@ def nightly(
             )
             if docs:
                 message += f"; data docs: {docs}"
-            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=rows_by_table, message=message)
+            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=tally.rows_by_table, message=message)
             raise
         docs = tasks.data_docs(docs_dir)
         check_summary = tasks.check_summary(settings.warehouse, run_id=run_id)
-        quarantined = sum(ld["rejected"] for ld in loads)
-        status = PARTIAL if quarantined or failures else SUCCEEDED
-        problems = []
-        if failures:
-            problems.append(f"{len(failures)} fetch(es) failed ({'; '.join(failures[:10])}{' ...' if len(failures) > 10 else ''}): see audit.fetch_outcomes")
-        if quarantined:
-            problems.append(f"{quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}")
-        message = "; ".join(problems) or None
-        tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=rows_by_table, message=message)
+        message = tally.problems(run_id)
+        status = PARTIAL if message else SUCCEEDED
+        tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=tally.rows_by_table, message=message)
 
     summary = base | {
-        "status": status, "message": message, "warehouse": settings.warehouse, "loads": loads,
-        "rejects": rejects, "failures": failures, "notes": notes, "headline": top,
+        "status": status, "message": message, "warehouse": settings.warehouse, "loads": tally.loads,
+        "rejects": tally.rejects, "failures": tally.failures, "notes": tally.notes, "headline": top,
         "checks": check_summary, "data_docs": docs,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }

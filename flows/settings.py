@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         756, ge=0, description="sessions of history a first run fetches into an empty warehouse"
     )
     lock_wait_s: float = Field(60.0, ge=0, description="how long a writer waits for another writer")
+    fetch_ahead: int = Field(4, ge=1, le=64, description="fetches submitted ahead of the loads (bounds memory)")
+    # Where fetches fan out (flows/runners.py). Read when the flows are imported, so that runs
+    # served by `bellwether serve` (which start in fresh processes) use the same runner.
+    runner: Literal["threads", "dask"] = Field("threads", description="task runner for the fetch fan-out")
+    dask_address: str | None = Field(None, description="an existing Dask scheduler (tcp://host:8786); default a LocalCluster")
+    dask_workers: int = Field(2, ge=1, le=64, description="workers of the Dask LocalCluster")
     # The live source: which provider serves each dataset, and how hard to push them.
     live_providers: dict[str, str] = Field(
         default_factory=dict, description='dataset -> provider overrides, e.g. {"putcall_daily": "cboe"}'
@@ -51,6 +57,14 @@ class Settings(BaseSettings):
             yahoo_batch_size=self.yahoo_batch_size,
             yahoo_pause_s=self.yahoo_pause_s,
         )
+
+
+def default_task_runner():
+    """The task runner the flows are defined with: BELLWETHER_RUNNER (threads or dask)."""
+    from flows.runners import task_runner
+
+    s = Settings()
+    return task_runner(s.runner, address=s.dask_address, workers=s.dask_workers)
 
 
 def get_settings(**overrides) -> Settings:

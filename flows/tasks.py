@@ -22,6 +22,9 @@ from warehouse import audit, checks, load
 from warehouse.connect import writer
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
+# Tasks that write the warehouse. They carry no Prefect tags: a tag costs an API round trip per
+# task; the whole run holds one `warehouse-writer` slot instead (flows/writers.py).
+WRITER_OPTS = TASK_OPTS
 
 
 def _log_failed_checks(logger, results) -> None:
@@ -33,21 +36,21 @@ def _log_failed_checks(logger, results) -> None:
             )
 
 
-@task(name="start-run", **TASK_OPTS)
+@task(name="start-run", **WRITER_OPTS)
 def start_run(warehouse: str, *, run_id: str, flow: str, parameters: dict, started_at: dt.datetime) -> None:
     with writer(warehouse) as con:
         audit.start_run(con, run_id=run_id, flow=flow, parameters=parameters, started_at=started_at)
     get_run_logger().info("run %s started (%s)", run_id, parameters)
 
 
-@task(name="finish-run", **TASK_OPTS)
+@task(name="finish-run", **WRITER_OPTS)
 def finish_run(warehouse: str, *, run_id: str, status: str, ended_at: dt.datetime, rows_by_table: dict, message: str | None) -> None:
     with writer(warehouse) as con:
         audit.finish_run(con, run_id=run_id, status=status, ended_at=ended_at, rows_by_table=rows_by_table, message=message)
     get_run_logger().info("run %s %s%s", run_id, status, f": {message}" if message else "")
 
 
-@task(name="load-universe", **TASK_OPTS)
+@task(name="load-universe", **WRITER_OPTS)
 def load_universe_table(
     warehouse: str, universe_path: str, *, run_id: str, loaded_at: dt.datetime, run_date: dt.date, docs_dir: str | None = None,
 ) -> pd.DataFrame:
@@ -69,7 +72,7 @@ def load_universe_table(
     return universe
 
 
-@task(name="plan-nightly", **TASK_OPTS)
+@task(name="plan-nightly", **WRITER_OPTS)
 def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...], lookback_sessions: int, history_sessions: int) -> list[plans.DatasetWindow]:
     with writer(warehouse) as con:
         result = plans.plan_nightly(con, run_date=run_date, tickers=tickers, lookback_sessions=lookback_sessions, history_sessions=history_sessions)
@@ -80,6 +83,30 @@ def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...],
             " (first history)" if p.first_history else "",
         )
     return result
+
+
+@task(name="plan-backfill", **WRITER_OPTS)
+def plan_backfill(warehouse: str, **kwargs) -> list[plans.BackfillChunk]:
+    with writer(warehouse) as con:
+        chunks = plans.plan_backfill(con, **kwargs)
+    logger = get_run_logger()
+    counts = {s: sum(c.status == s for c in chunks) for s in (plans.TODO, plans.DONE, plans.REFUSED)}
+    logger.info("backfill plan: %d chunk(s) to load, %d done by an earlier backfill (skipped), %d refused",
+                counts[plans.TODO], counts[plans.DONE], counts[plans.REFUSED])
+    return chunks
+
+
+@task(name="builds-owed", **TASK_OPTS)
+def builds_owed(warehouse: str) -> bool:
+    """True when backfilled chunks wait for the marts to be rebuilt over them."""
+    with writer(warehouse) as con:
+        return audit.unbuilt_since(con) is not None
+
+
+@task(name="latest-price-date", **TASK_OPTS)
+def latest_price_date(warehouse: str) -> dt.date | None:
+    with writer(warehouse) as con:
+        return con.execute("select max(trade_date) from raw.prices_daily").fetchone()[0]
 
 
 @task(name="fetch", **TASK_OPTS)
@@ -95,17 +122,30 @@ def fetch(source_name: str, source_path: str | None, universe_path: str, window:
     return batch
 
 
-@task(name="load", **TASK_OPTS)
+@task(name="load", **WRITER_OPTS)
 def load_batch(
     warehouse: str, batch: Batch, *, source: str, run_id: str, loaded_at: dt.datetime, window: plans.DatasetWindow,
-    run_date: dt.date, docs_dir: str | None = None,
+    run_date: dt.date, docs_dir: str | None = None, chunk_source: str | None = None,
 ) -> load.LoadResult:
-    """Land -> check -> publish one fetched batch."""
+    """Land -> check -> publish one fetched batch. With `chunk_source` (a backfill), the chunk
+    is recorded in audit.backfill_chunks in the same transaction, for the tickers that did not
+    fail (a failed ticker stays owed and the next run of the backfill fetches it)."""
     checks_file = checks.discover_checks().get(f"raw.{batch.dataset.name}")
+
+    def record(con, result: load.LoadResult) -> None:
+        failed = set(result.failed)
+        audit.record_chunk(
+            con, run_id=run_id, dataset=window.dataset, source_ref=chunk_source, start=window.start, end=window.end,
+            tickers=None if window.tickers is None else [t for t in window.tickers if t not in failed],
+            delivered=result.delivered, inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
+            rejected=result.rejected, loaded_at=loaded_at,
+        )
+
     with writer(warehouse) as con:
         result, outcome = load.land_check_publish(
             con, batch, checks_file=checks_file, expectations=checks.expectations_for(docs_dir), run_date=run_date,
             source=source, run_id=run_id, loaded_at=loaded_at, window=(window.start, window.end),
+            before_commit=record if chunk_source else None,
         )
     logger = get_run_logger()
     logger.info("loaded %s: %d inserted, %d updated, %d unchanged, %d quarantined", result.table, result.inserted, result.updated, result.unchanged, result.rejected)
@@ -117,27 +157,37 @@ def load_batch(
     return result
 
 
-@task(name="build-marts", **TASK_OPTS)
+@task(name="build-marts", **WRITER_OPTS)
 def build_marts(
     warehouse: str, *, run_date: dt.date, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False,
     run_id: str | None = None, docs_dir: str | None = None,
 ) -> list[runner.BuildResult]:
     """Build staging and marts, checking each built table before anything is published; record
-    every check's result whether or not the build went through."""
-    collected: list[checks.CheckResult] = []
-    hook = checks.build_hook(
-        checks.discover_checks(), since=None if full_refresh else since, run_date=run_date,
-        expectations=checks.expectations_for(docs_dir), collected=collected,
-        planned=[m.relation for m in runner.select_models(runner.discover(), select)],
-    )
+    every check's result whether or not the build went through.
+
+    The window also reaches back to any backfilled chunk the marts were not rebuilt over yet (a
+    backfill killed after its loads): the build owes it, and marks it built once published."""
     logger = get_run_logger()
+    collected: list[checks.CheckResult] = []
     with writer(warehouse) as con:
+        started = dt.datetime.now(dt.UTC)
+        owed = audit.unbuilt_since(con)
+        if owed is not None and since is not None and owed < since and not full_refresh:
+            logger.info("build reaches back to %s: backfilled rows not yet built into the marts", owed)
+            since = owed
+        hook = checks.build_hook(
+            checks.discover_checks(), since=None if full_refresh else since, run_date=run_date,
+            expectations=checks.expectations_for(docs_dir), collected=collected,
+            planned=[m.relation for m in runner.select_models(runner.discover(), select)],
+        )
         try:
             results = runner.build(con, run_date=run_date, since=since, select=select, full_refresh=full_refresh, after_model=hook)
         finally:
             if run_id:
                 checks.record_results(con, collected, run_id=run_id, at=dt.datetime.now(dt.UTC))
             _log_failed_checks(logger, collected)
+        if select is None:
+            audit.mark_built(con, loaded_before=started, at=dt.datetime.now(dt.UTC))
     for r in results:
         logger.info("built %s (%s): %d rows, %d written in %.2f s", r.relation, r.mode, r.rows, r.rows_written, r.seconds)
     return results

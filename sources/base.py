@@ -15,8 +15,9 @@ Date arguments are inclusive windows:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -51,6 +52,36 @@ class Source(Protocol):
     def fundamentals(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch: ...
 
     def putcall(self, start: dt.date, end: dt.date) -> Batch: ...
+
+
+def backfill_refusal(source: object, dataset: str) -> str | None:
+    """Why `source` cannot serve `dataset` for past dates, or None when it can.
+
+    Sources that serve a dataset only "as of now" (Yahoo's option chains and valuation fields)
+    say so through an optional `backfill_refusal(dataset)` method; the sample market and saved
+    files can serve any date they hold.
+    """
+    method = getattr(source, "backfill_refusal", None)
+    return method(dataset) if method is not None else None
+
+
+# Per-ticker progress: network sources call `ticker_done` after each ticker they fetch; a
+# progress display (flows/progress.py) subscribes. Listeners must be cheap and thread-safe.
+_ticker_listeners: list[Callable[[str, str], None]] = []
+
+
+def add_ticker_listener(listener: Callable[[str, str], None]) -> None:
+    _ticker_listeners.append(listener)
+
+
+def remove_ticker_listener(listener: Callable[[str, str], None]) -> None:
+    with contextlib.suppress(ValueError):
+        _ticker_listeners.remove(listener)
+
+
+def ticker_done(dataset: str, ticker: str) -> None:
+    for listener in list(_ticker_listeners):
+        listener(dataset, ticker)
 
 
 def ticker_from_stem(raw: str) -> str:

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from sources.base import Source
+from sources.base import Source, backfill_refusal
 from sources.contract import Batch, ContractError, DATASETS
 
 DEFAULT_PROVIDERS: dict[str, str] = {
@@ -59,6 +59,9 @@ class LiveSource:
 
     def provider_for(self, dataset: str) -> Source:
         return self._providers[self._mapping[dataset]]
+
+    def backfill_refusal(self, dataset: str) -> str | None:
+        return backfill_refusal(self.provider_for(dataset), dataset)
 
     def prices(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch:
         return self.provider_for("prices_daily").prices(tickers, start, end)

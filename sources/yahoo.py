@@ -121,6 +121,7 @@ from yfinance.exceptions import (
 )
 
 from sources import calendar
+from sources.base import ticker_done
 from sources.contract import (
     EMPTY,
     FAILED,
@@ -393,6 +394,16 @@ class YahooSource:
 
     # -- the Source protocol ---------------------------------------------------------------------
 
+    def backfill_refusal(self, dataset: str) -> str | None:
+        """Why this dataset cannot be loaded for past dates (None: it can)."""
+        if dataset in (OPTION_QUOTES.name, VALUATION.name):
+            return (
+                f"Yahoo serves {dataset} only as of now: its history exists only as the nightly "
+                "snapshots taken so far, so it cannot be backfilled from Yahoo. Saved snapshots can be "
+                f"loaded with --source files --path DIR --datasets {dataset}"
+            )
+        return None
+
     def prices(self, tickers: Sequence[str] | None, start: dt.date, end: dt.date) -> Batch:
         if end < start:
             return empty_batch(PRICES, [f"empty window {start}..{end}: nothing asked for"])
@@ -558,12 +569,18 @@ class YahooSource:
     def _run(self, dataset: Dataset, tickers: Sequence[str] | None, rows: Callable[[_Fetch], pd.DataFrame]) -> Batch:
         symbols = _symbols(tickers)
         outcomes: list[_Outcome] = []
+
+        def one(symbol: str) -> _Outcome:
+            outcome = self._fetch_one(dataset, symbol, rows)
+            ticker_done(dataset.name, symbol)
+            return outcome
+
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="yahoo") as pool:
             for i in range(0, len(symbols), self.batch_size):
                 if i:
                     self.sleep(self.pause_between_batches_s)
                 chunk = symbols[i : i + self.batch_size]
-                outcomes += pool.map(lambda s: self._fetch_one(dataset, s, rows), chunk)
+                outcomes += pool.map(one, chunk)
         return _assemble(dataset, symbols, outcomes)
 
     def _fetch_one(self, dataset: Dataset, symbol: str, rows: Callable[[_Fetch], pd.DataFrame]) -> _Outcome:

@@ -80,3 +80,173 @@ def plan_nightly(
 def earliest_change(plans: list[DatasetWindow]) -> dt.date | None:
     """Where the incremental build starts: the earliest date any window touched."""
     return min((p.start for p in plans), default=None)
+
+
+# -- backfills ---------------------------------------------------------------------------------
+
+CHUNK_UNITS = ("week", "month", "quarter", "year")
+TODO, DONE, REFUSED = "to load", "done", "refused"
+
+
+def parse_chunk(value: str | int) -> str | int:
+    """A chunk size: `week`, `month`, `quarter`, `year`, or a whole number of sessions."""
+    text = str(value).strip().lower()
+    if text in CHUNK_UNITS:
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ValueError(f"chunk {value!r} is not one of {', '.join(CHUNK_UNITS)} or a positive number of sessions")
+
+
+def _period(day: dt.date, unit: str) -> tuple:
+    if unit == "week":
+        return tuple(day.isocalendar()[:2])
+    if unit == "month":
+        return (day.year, day.month)
+    if unit == "quarter":
+        return (day.year, (day.month - 1) // 3)
+    return (day.year,)
+
+
+def chunk_windows(start: dt.date, end: dt.date, chunk: str | int) -> list[tuple[dt.date, dt.date, int]]:
+    """Split [start, end] into chunks of NYSE sessions: (window start, window end, sessions).
+
+    The windows tile the whole calendar range with no gap (a chunk runs to the day before the
+    next one's first session), so data dated on a weekend or holiday (a filing published on a
+    Saturday) falls into exactly one chunk.
+    """
+    if end < start:
+        raise ValueError(f"backfill end {end} is before its start {start}")
+    days = calendar.sessions(start, end)
+    if not days:
+        raise ValueError(f"there is no NYSE session between {start} and {end}")
+    chunk = parse_chunk(chunk)
+    groups: list[list[dt.date]] = []
+    for day in days:
+        if groups and (
+            len(groups[-1]) < chunk if isinstance(chunk, int) else _period(groups[-1][0], chunk) == _period(day, chunk)
+        ):
+            groups[-1].append(day)
+        else:
+            groups.append([day])
+    out = []
+    for i, group in enumerate(groups):
+        lo = start if i == 0 else group[0]
+        hi = end if i == len(groups) - 1 else groups[i + 1][0] - dt.timedelta(days=1)
+        out.append((lo, hi, len(group)))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillChunk:
+    dataset: str
+    start: dt.date
+    end: dt.date
+    sessions: int
+    tickers: tuple[str, ...] | None   # None: a market-wide dataset
+    status: str = TODO                 # to load | done | refused
+    rows_present: int = 0              # rows raw already holds in this window (for these tickers)
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} {self.start}..{self.end}"
+
+
+def done_records(con: duckdb.DuckDBPyConnection | None, source_ref: str) -> list[dict]:
+    """The chunks earlier backfills recorded from this source (none for a missing table)."""
+    if con is None:
+        return []
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'backfill_chunks'"
+    ).fetchall()[0][0]
+    if not exists:
+        return []
+    rows = con.execute(
+        "select dataset, chunk_start, chunk_end, tickers from audit.backfill_chunks where source_ref = ?", [source_ref]
+    ).fetchall()
+    import json
+
+    return [{"dataset": d, "start": s, "end": e, "tickers": None if t is None else set(json.loads(t))} for d, s, e, t in rows]
+
+
+def is_covered(records: list[dict], dataset: str, start: dt.date, end: dt.date, tickers: tuple[str, ...] | None) -> bool:
+    """True when recorded chunks of `dataset` whose windows contain [start, end] together hold
+    every ticker asked for (a market-wide record covers everything)."""
+    holding = [r for r in records if r["dataset"] == dataset and r["start"] <= start and r["end"] >= end]
+    if any(r["tickers"] is None for r in holding):
+        return True
+    if tickers is None:
+        return False
+    have: set[str] = set().union(*(r["tickers"] for r in holding)) if holding else set()
+    return set(tickers) <= have
+
+
+def rows_present(con: duckdb.DuckDBPyConnection | None, dataset: str, windows: list[tuple[dt.date, dt.date]], tickers: tuple[str, ...] | None) -> list[int]:
+    """Rows raw.<dataset> holds in each window (for these tickers): one grouped query."""
+    if con is None or not windows:
+        return [0] * len(windows)
+    ds = DATASETS[dataset]
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?", [ds.name]
+    ).fetchall()[0][0]
+    if not exists:
+        return [0] * len(windows)
+    import pandas as pd
+
+    frame = pd.DataFrame({"i": range(len(windows)), "lo": [w[0] for w in windows], "hi": [w[1] for w in windows]})
+    con.register("bellwether_backfill_windows", frame)
+    try:
+        ticker_filter = "and r.ticker in (select unnest(?::varchar[]))" if tickers is not None and "ticker" in ds.columns else ""
+        params = [list(tickers)] if ticker_filter else []
+        counts = dict(con.execute(
+            f"""
+            select w.i, count(r.{ds.date_column})
+            from bellwether_backfill_windows w
+            left join raw.{ds.name} r on r.{ds.date_column} between w.lo::date and w.hi::date {ticker_filter}
+            group by w.i
+            """,
+            params,
+        ).fetchall())
+    finally:
+        con.unregister("bellwether_backfill_windows")
+    return [int(counts.get(i, 0)) for i in range(len(windows))]
+
+
+def plan_backfill(
+    con: duckdb.DuckDBPyConnection | None,
+    *,
+    start: dt.date,
+    end: dt.date,
+    datasets: tuple[str, ...],
+    tickers: tuple[str, ...],
+    chunk: str | int,
+    source_ref: str,
+    refused: dict[str, str] | None = None,
+    force: bool = False,
+) -> list[BackfillChunk]:
+    """Every (dataset, chunk) of a backfill with its status: done (an earlier backfill from the
+    same source covered it; `force` loads it again), refused (the source cannot serve that
+    dataset for past dates: the reason says why), or to load. `con` may be None (no warehouse
+    yet) or read-only: planning never writes."""
+    windows = chunk_windows(start, end, chunk)
+    records = [] if force else done_records(con, source_ref)
+    refused = refused or {}
+    out = []
+    for name in datasets:
+        ds = DATASETS[name]
+        wanted = tickers if "ticker" in ds.columns else None
+        present = rows_present(con, name, [(lo, hi) for lo, hi, _ in windows], wanted)
+        for (lo, hi, n), rows in zip(windows, present):
+            # Rows dated by session are covered by a record spanning the window's sessions; a
+            # filing can be dated any day, so fundamentals need the whole calendar window.
+            days = calendar.sessions(lo, hi) if not ds.published_as else None
+            span = (days[0], days[-1]) if days else (lo, hi)
+            if name in refused:
+                status, reason = REFUSED, refused[name]
+            elif is_covered(records, name, *span, wanted):
+                status, reason = DONE, "loaded by an earlier backfill from this source"
+            else:
+                status, reason = TODO, None
+            out.append(BackfillChunk(name, lo, hi, n, wanted, status, rows, reason))
+    return out

@@ -40,29 +40,22 @@ def _fmt(v, digits=2, suffix=""):
     return f"{v:,.{digits}f}{suffix}"
 
 
-def summary_markdown(summary: dict) -> str:
+def _loads_table(loads: list[dict]) -> list[str]:
     lines = [
-        f"# Bellwether nightly run for {summary['run_date']}",
-        "",
-        f"Source **{summary['source']}**{' (synthetic data)' if summary['source'] == 'sample' else ''}; "
-        f"run `{summary['run_id']}`; status **{summary['status']}**.",
-        "",
+        "| table | window | delivered | inserted | updated | unchanged | quarantined |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    if summary.get("message"):
-        lines += [summary["message"], ""]
-    if summary.get("loads"):
-        lines += [
-            "## Loaded",
-            "",
-            "| table | window | delivered | inserted | updated | unchanged | quarantined |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for ld in summary["loads"]:
-            lines.append(
-                f"| {ld['table']} | {ld['window']} | {ld['delivered']:,} | {ld['inserted']:,} | "
-                f"{ld['updated']:,} | {ld['unchanged']:,} | {ld['rejected']:,} |"
-            )
-        lines.append("")
+    for ld in loads:
+        lines.append(
+            f"| {ld['table']} | {ld['window']} | {ld['delivered']:,} | {ld['inserted']:,} | "
+            f"{ld['updated']:,} | {ld['unchanged']:,} | {ld['rejected']:,} |"
+        )
+    return lines + [""]
+
+
+def _sections(summary: dict) -> list[str]:
+    """Quarantined rows, notes, data checks and builds: the parts every run reports alike."""
+    lines: list[str] = []
     if summary.get("rejects"):
         lines += ["## Quarantined rows (first few)", ""] + [f"- {r}" for r in summary["rejects"]] + [""]
     if summary.get("notes"):
@@ -89,6 +82,55 @@ def summary_markdown(summary: dict) -> str:
         for b in summary["builds"]:
             lines.append(f"| {b['relation']} | {b['mode']} | {b['rows']:,} | {b['rows_written']:,} |")
         lines.append("")
+    return lines
+
+
+def _header(title: str, summary: dict) -> list[str]:
+    lines = [
+        f"# {title}",
+        "",
+        f"Source **{summary['source']}**{' (synthetic data)' if summary['source'] == 'sample' else ''}; "
+        f"run `{summary['run_id']}`; status **{summary['status']}**.",
+        "",
+    ]
+    if summary.get("message"):
+        lines += [summary["message"], ""]
+    return lines
+
+
+def loads_by_table(loads: list[dict]) -> list[dict]:
+    """A backfill's chunk loads summed per table, the window spanning its chunks."""
+    out: dict[str, dict] = {}
+    for ld in loads:
+        lo, hi = ld["window"].split("..")
+        row = out.setdefault(ld["table"], {"table": ld["table"], "lo": lo, "hi": hi, "chunks": 0} | dict.fromkeys(
+            ("delivered", "inserted", "updated", "unchanged", "rejected"), 0))
+        row["lo"], row["hi"] = min(row["lo"], lo), max(row["hi"], hi)
+        row["chunks"] += 1
+        for k in ("delivered", "inserted", "updated", "unchanged", "rejected"):
+            row[k] += ld[k]
+    return [r | {"window": f"{r.pop('lo')}..{r.pop('hi')}"} for r in out.values()]
+
+
+def backfill_markdown(summary: dict) -> str:
+    p = summary["parameters"]
+    lines = _header(f"Bellwether backfill {p['start']}..{p['end']}", summary)
+    lines += [
+        f"Chunks: {summary['chunks_loaded']} loaded, {summary['chunks_skipped']} skipped (loaded by an earlier "
+        f"backfill from this source); chunk size {p['chunk']}; {len(p['tickers'])} ticker(s); datasets "
+        f"{', '.join(p['datasets'])}.",
+        "",
+    ]
+    if summary.get("loads"):
+        lines += ["## Loaded", ""] + _loads_table(loads_by_table(summary["loads"]))
+    return "\n".join(lines + _sections(summary))
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = _header(f"Bellwether nightly run for {summary['run_date']}", summary)
+    if summary.get("loads"):
+        lines += ["## Loaded", ""] + _loads_table(summary["loads"])
+    lines += _sections(summary)
     if summary.get("headline"):
         lines += [
             f"## Technicals on {summary['run_date']}",

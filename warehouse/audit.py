@@ -85,3 +85,39 @@ def quarantine_waiting(con: duckdb.DuckDBPyConnection) -> list[dict]:
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def record_chunk(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    dataset: str,
+    source_ref: str,
+    start: dt.date,
+    end: dt.date,
+    tickers: list[str] | tuple[str, ...] | None,
+    delivered: int,
+    inserted: int,
+    updated: int,
+    unchanged: int,
+    rejected: int,
+    loaded_at: dt.datetime,
+) -> None:
+    """Record one backfill chunk as loaded (call inside the load's transaction)."""
+    con.execute(
+        "insert into audit.backfill_chunks values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        [run_id, dataset, source_ref, start, end, None if tickers is None else _json(sorted(tickers)),
+         delivered, inserted, updated, unchanged, rejected, loaded_at],
+    )
+
+
+def unbuilt_since(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The earliest date of a backfilled chunk the marts have not been rebuilt over yet."""
+    return con.execute("select min(chunk_start) from audit.backfill_chunks where built_at is null").fetchone()[0]
+
+
+def mark_built(con: duckdb.DuckDBPyConnection, *, loaded_before: dt.datetime, at: dt.datetime) -> int:
+    """Mark the chunks loaded up to `loaded_before` as built into the marts; how many."""
+    return con.execute(
+        "update audit.backfill_chunks set built_at = ? where built_at is null and loaded_at <= ?", [at, loaded_before]
+    ).fetchone()[0]

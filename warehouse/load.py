@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import pandas as pd
@@ -200,9 +200,11 @@ def load_batch(
     loaded_at: dt.datetime,
     window: tuple[dt.date, dt.date] | None = None,
     check_results: Sequence[checks.CheckResult] = (),
+    before_commit: Callable[[duckdb.DuckDBPyConnection, "LoadResult"], None] | None = None,
 ) -> LoadResult:
     """Upsert one batch into raw.<dataset>, quarantine its rejects, log it and its checks'
-    results: all or nothing."""
+    results: all or nothing. `before_commit(con, result)` runs inside the same transaction (a
+    backfill records its chunk there, so a chunk is recorded exactly when its rows are in)."""
     ds: Dataset = batch.dataset
     table = f"raw.{ds.name}"
     con.begin()
@@ -224,6 +226,8 @@ def load_batch(
             failed=tuple(batch.failed["ticker"]),
         )
         _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=window, notes=batch.notes)
+        if before_commit is not None:
+            before_commit(con, result)
         con.commit()
     except Exception:
         con.rollback()
@@ -296,6 +300,7 @@ def land_check_publish(
     run_id: str,
     loaded_at: dt.datetime,
     window: tuple[dt.date, dt.date] | None = None,
+    before_commit: Callable[[duckdb.DuckDBPyConnection, LoadResult], None] | None = None,
 ) -> tuple[LoadResult, checks.LandOutcome]:
     """Land -> check -> publish: check the fetched batch, then load the rows that passed and
     quarantine the ones that failed (or the whole batch, when a check holds it), in one
@@ -311,7 +316,8 @@ def land_check_publish(
         rejects = pd.concat([batch.rejects.assign(check_name=QUARANTINE_CHECK), outcome.refused], ignore_index=True)
         batch = dataclasses.replace(batch, frame=outcome.passed, rejects=rejects, lineage=lineage)
     result = load_batch(
-        con, batch, source=source, run_id=run_id, loaded_at=loaded_at, window=window, check_results=outcome.results
+        con, batch, source=source, run_id=run_id, loaded_at=loaded_at, window=window, check_results=outcome.results,
+        before_commit=before_commit,
     )
     return result, outcome
 

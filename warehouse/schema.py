@@ -38,6 +38,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: raw tables, universe, audit runs/quarantine/load_batches"),
     Migration(2, "audit.check_results: every data check's outcome", (SQL_DIR / "audit" / "check_results.sql").read_text()),
+    Migration(3, "audit.backfill_chunks: the chunks backfills loaded (resumable backfills)", (SQL_DIR / "audit" / "backfill_chunks.sql").read_text()),
 )
 
 

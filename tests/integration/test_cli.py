@@ -149,3 +149,37 @@ def test_status_shows_freshness_runs_and_quarantine(cli_env, small_warehouse):
     assert f"latest completed NYSE session: {expected}" in out
     assert f"raw.prices_daily │ 10 │ 2025-01-27 │ {behind} │" in out
     assert "raw.putcall_daily │ ratio_is_a_reading │ 1 │ r1" in out
+
+
+SMALL_UNIVERSE = (
+    "ticker,name,sector,cohort,role\n"
+    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
+    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
+)
+
+
+def test_run_then_report_the_morning_brief(cli_env, tmp_path):
+    universe = tmp_path / "universe.csv"
+    universe.write_text(SMALL_UNIVERSE)
+    env = dict(cli_env, BELLWETHER_UNIVERSE=str(universe))
+    r = cli(["run", "--date", "2025-01-27", "--history-sessions", "120"], env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = " ".join(r.stdout.split())
+    assert "Bellwether nightly 2025-01-27 (sample): succeeded" in out and "marts.market_brief" in out
+
+    r = cli(["report", "--date", "2025-01-27", "--format", "markdown"], env)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert text.startswith("# Bellwether brief for 2025-01-27 (synthetic sample data)")
+    for section in ("## Headline moves", "## Support levels", "## Put/call (CBOE)", "## The largest names against their 50-day average",
+                    "## Valuation", "## Options sentiment", "## Fear & greed"):
+        assert section in text
+    assert "**Biggest dollar losers:** NVDA" in text  # the synthetic selloff's biggest loser
+    r = cli(["report", "--format", "json"], env)  # default: the latest brief
+    brief = json.loads(r.stdout)
+    assert brief["trade_date"].startswith("2025-01-27") and brief["biggest_losers"][0]["ticker"] == "NVDA"
+    # A day without a brief is said plainly.
+    r = cli(["report", "--date", "2025-01-25"], env)
+    assert r.returncode == 1 and "no brief for 2025-01-25: the NYSE was closed that day" in " ".join(r.stderr.split())
+    r = cli(["report"], dict(env, BELLWETHER_WAREHOUSE=str(tmp_path / "none.duckdb")))
+    assert r.returncode == 3 and "no warehouse at" in r.stderr
