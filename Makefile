@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/bellwether run --source sample
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/sqlfluff lint sql

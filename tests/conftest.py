@@ -51,12 +51,27 @@ def prefect_harness():
         yield
 
 
+REAL_FILE_FIXTURES = {"real_data", "real_folder", "real_warehouse"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), keep each module on
+    one worker (its module-scoped fixtures are built once) and every test of the real files on
+    the same one (the session's real warehouse is loaded once)."""
+    for item in items:
+        uses_real = REAL_FILE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("real-files" if uses_real else item.module.__name__))
+
+
 @pytest.fixture
 def cli_env(tmp_path) -> dict:
-    """Environment for running the `bellwether` CLI in a subprocess."""
+    """Environment for running the `bellwether` CLI in a subprocess (one Prefect home per
+    xdist worker: two ephemeral servers must not share a SQLite database)."""
     env = dict(os.environ)
     env["BELLWETHER_WAREHOUSE"] = str(tmp_path / "cli.duckdb")
-    env["PREFECT_HOME"] = str(ROOT / "warehouse" / ".prefect-tests")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    env["PREFECT_HOME"] = str(ROOT / "warehouse" / f".prefect-tests-{worker}")
     env["PYTHONPATH"] = str(ROOT)
     return env
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import duckdb
 
@@ -61,6 +62,14 @@ def _num(v, digits=2, suffix="", signed=False) -> str:
     return f"{v:+,.{digits}f}{suffix}" if signed else f"{v:,.{digits}f}{suffix}"
 
 
+def _table(rows: list[dict], header: list[str], row: Callable[[dict], list[str]], missing: str) -> list[str]:
+    """A markdown table of `rows`, or the sentence saying why there is none."""
+    if not rows:
+        return [missing, ""]
+    align = "|".join("---" if i == 0 or h.startswith("nearest") else "---:" for i, h in enumerate(header))
+    return ["| " + " | ".join(header) + " |", f"|{align}|"] + ["| " + " | ".join(row(r)) + " |" for r in rows] + [""]
+
+
 def _sma(v, none: str) -> str:
     return none if v is None else f"{v}-day average"
 
@@ -84,14 +93,11 @@ def brief_markdown(brief: dict) -> str:
         "## Headline moves",
         "",
     ]
-    moves = brief.get("index_moves") or []
-    if moves:
-        lines += ["| index proxy | close | 1-day | sigma |", "|---|---:|---:|---:|"]
-        lines += [f"| {m['ticker']} | {_num(m['close'])} | {_num(m['return_1d_pct'], suffix='%', signed=True)} | "
-                  f"{_num(m['sigma_move'], 1)} |" for m in moves]
-        lines.append("")
-    else:
-        lines += ["No index proxy prices for this date.", ""]
+    lines += _table(
+        brief.get("index_moves") or [], ["index proxy", "close", "1-day", "sigma"],
+        lambda m: [m["ticker"], _num(m["close"]), _num(m["return_1d_pct"], suffix="%", signed=True), _num(m["sigma_move"], 1)],
+        "No index proxy prices for this date.",
+    )
     lines += [
         f"Universe market value: {_usd_bn(brief.get('market_cap_change_usd'))} "
         f"({_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)}); AI {_usd_bn(brief.get('ai_market_cap_change_usd'))}, "
@@ -104,19 +110,14 @@ def brief_markdown(brief: dict) -> str:
             f"{r['ticker']} {_num(r['return_1d_pct'], suffix='%', signed=True)} ({_usd_bn(r['market_cap_change_usd'])})" for r in rows
         ) or "none"), ""]
     lines += ["## Support levels (moving averages below and above the close)", ""]
-    supports = brief.get("support_levels") or []
-    if supports:
-        lines += ["| ticker | close | nearest support | level | distance | nearest resistance | level | distance |",
-                  "|---|---:|---|---:|---:|---|---:|---:|"]
-        for s in supports:
-            lines.append(
-                f"| {s['ticker']} | {_num(s['close'])} | {_sma(s.get('nearest_support_sma'), 'none below')} | {_num(s.get('nearest_support_level'))} | "
-                f"{_num(s.get('nearest_support_pct'), suffix='%', signed=True)} | {_sma(s.get('nearest_resistance_sma'), 'none above')} | "
-                f"{_num(s.get('nearest_resistance_level'))} | {_num(s.get('nearest_resistance_pct'), suffix='%', signed=True)} |"
-            )
-        lines.append("")
-    else:
-        lines += ["No support levels for this date (the focus tickers have no prices).", ""]
+    lines += _table(
+        brief.get("support_levels") or [],
+        ["ticker", "close", "nearest support", "level", "distance", "nearest resistance", "level", "distance"],
+        lambda s: [s["ticker"], _num(s["close"]), _sma(s.get("nearest_support_sma"), "none below"), _num(s.get("nearest_support_level")),
+                   _num(s.get("nearest_support_pct"), suffix="%", signed=True), _sma(s.get("nearest_resistance_sma"), "none above"),
+                   _num(s.get("nearest_resistance_level")), _num(s.get("nearest_resistance_pct"), suffix="%", signed=True)],
+        "No support levels for this date (the focus tickers have no prices).",
+    )
     lines += ["## Put/call (CBOE)", ""]
     if brief.get("putcall_total_ratio") is None and brief.get("putcall_equity_ratio") is None:
         lines += ["No CBOE put/call reading for this date.", ""]
@@ -150,14 +151,12 @@ def brief_markdown(brief: dict) -> str:
         "## Options sentiment (chains snapshotted that night)",
         "",
     ]
-    options = brief.get("options_sentiment") or []
-    if options:
-        lines += ["| ticker | put/call volume | short-dated call share | near-the-money IV |", "|---|---:|---:|---:|"]
-        lines += [f"| {o['ticker']} | {_num(o['put_call_volume_ratio'])} | {_num(o['short_term_call_share_pct'], 0, '%')} | "
-                  f"{_num(o['atm_iv_nearest_pct'], 1, '%')} |" for o in options]
-        lines.append("")
-    else:
-        lines += ["No option chains were snapshotted for this date.", ""]
+    lines += _table(
+        brief.get("options_sentiment") or [], ["ticker", "put/call volume", "short-dated call share", "near-the-money IV"],
+        lambda o: [o["ticker"], _num(o["put_call_volume_ratio"]), _num(o["short_term_call_share_pct"], 0, "%"),
+                   _num(o["atm_iv_nearest_pct"], 1, "%")],
+        "No option chains were snapshotted for this date.",
+    )
     lines += ["## Fear & greed", ""]
     if brief.get("fear_greed_score") is None:
         lines += [f"No score for this date ({brief.get('fear_greed_components_used') or 0} of 7 components available).", ""]

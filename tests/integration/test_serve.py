@@ -115,10 +115,11 @@ def test_serve_registers_both_deployments_and_runs_a_backfill_triggered_by_hand(
             )
             assert r.returncode == 0, r.stdout + r.stderr
 
+            from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
             def finished():
-                runs = client.read_flow_runs(limit=5)
-                mine = [fr for fr in runs if fr.deployment_id == backfill.id]
-                return mine[0] if mine and mine[0].state and mine[0].state.is_final() else None
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[backfill.id])))
+                return runs[0] if runs and runs[0].state and runs[0].state.is_final() else None
 
             run = _wait(finished, 240, "the backfill run")
             assert run.state.is_completed(), run.state
