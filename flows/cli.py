@@ -216,6 +216,8 @@ def _print_summary(summary: dict) -> None:
                       f(h["sma_100"]), f(h["pct_to_sma_100"]), f(h["sma_200"]), f(h["pct_to_sma_200"]))
         console.print(t)
     _print_check_summary(summary.get("checks"), summary.get("data_docs"))
+    if summary.get("report"):
+        console.print(f"Morning brief: {summary['report']}", highlight=False)
     if summary.get("warehouse"):
         console.print(
             f"Warehouse: {summary['warehouse']}  run id: {summary['run_id']}\n"
@@ -427,11 +429,16 @@ def serve(
 def report(
     date: Annotated[Optional[str], typer.Option("--date", help="session, YYYY-MM-DD [default: the latest in the warehouse]")] = None,
     format: Annotated[Optional[ReportFormat], typer.Option("--format", "-f", help="text [default on a terminal], markdown [default otherwise] or json")] = None,
+    html: Annotated[bool, typer.Option("--html", help="write the self-contained HTML page with charts instead of printing")] = False,
+    out: Annotated[Optional[str], typer.Option("--out", help="folder for --html [default: reports/ beside the warehouse]")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Print the morning brief for a session: index moves, dollar losers, support levels,
-    put/call, the largest names against their 50-DMA, valuation, options, fear & greed."""
+    put/call, the largest names against their 50-DMA, valuation, options, fear & greed.
+
+    With --html: write it as one self-contained page with charts (opens offline, prints)."""
     import json
+    from pathlib import Path
 
     from transforms.brief import NoBrief, brief_markdown, read_brief
     from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
@@ -441,10 +448,17 @@ def report(
     try:
         with reader(settings.warehouse) as con:
             brief = read_brief(con, day)
+            if html:
+                from transforms.report import report_folder, write_report
+
+                path = write_report(con, day, Path(out) if out else report_folder(settings.warehouse))
     except (WarehouseMissing, WarehouseBusy) as exc:
         _fail(str(exc), EXIT_BUSY)
     except NoBrief as exc:
         _fail(str(exc), EXIT_FAILED)
+    if html:
+        console.print(f"Report: {path}", highlight=False)
+        return
     format = format or (ReportFormat.text if sys.stdout.isatty() else ReportFormat.markdown)
     if format == ReportFormat.json:
         sys.stdout.write(json.dumps(brief, default=str, indent=1) + "\n")

@@ -25,8 +25,9 @@ Expectations Data Docs site to <warehouse folder>/data_docs/<run id>/index.html.
 
 Writes: raw.prices_daily, raw.putcall_daily, raw.fundamentals_quarterly, raw.option_quotes,
 raw.valuation_snapshots, raw.universe; audit.runs, audit.load_batches, audit.quarantine,
-audit.check_results; the staging views and marts. Publishes a markdown artifact
-`nightly-summary`.
+audit.check_results; the staging views and marts; the HTML morning brief
+<warehouse folder>/reports/brief-<date>.html. Publishes the markdown artifacts
+`nightly-summary` and `morning-brief`.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def nightly(
                 if b.mode != "view":
                     tally.rows_by_table[b.relation] = b.rows_written
             top = tasks.headline(settings.warehouse, run_date=day)
+            report = tasks.morning_brief(settings.warehouse, run_date=day)
         except Exception as exc:
             docs = tasks.data_docs(docs_dir)
             blocked = isinstance(exc, CheckFailed)
@@ -138,13 +140,15 @@ def nightly(
         docs = tasks.data_docs(docs_dir)
         check_summary = tasks.check_summary(settings.warehouse, run_id=run_id)
         message = tally.problems(run_id)
+        if report is None:
+            message = "; ".join(filter(None, [message, "the morning brief could not be written (see the run's log)"]))
         status = PARTIAL if message else SUCCEEDED
         tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=tally.rows_by_table, message=message)
 
     summary = base | {
         "status": status, "message": message, "warehouse": settings.warehouse, "loads": tally.loads,
         "rejects": tally.rejects, "failures": tally.failures, "notes": tally.notes, "headline": top,
-        "checks": check_summary, "data_docs": docs,
+        "checks": check_summary, "data_docs": docs, "report": report,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }
     create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")

@@ -219,3 +219,25 @@ def headline(warehouse: str, *, run_date: dt.date) -> list[dict]:
         frame = summary.headline(con, run_date)
     get_run_logger().info("headline: %d rows for %s", len(frame), run_date)
     return frame.to_dict(orient="records")
+
+
+@task(name="morning-brief", **TASK_OPTS)
+def morning_brief(warehouse: str, *, run_date: dt.date) -> str | None:
+    """Write the night's HTML brief beside the warehouse and publish its text as an artifact.
+    A brief that cannot be written is logged and reported, never fails a night whose data loaded."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from transforms.brief import brief_markdown, read_brief
+    from transforms.report import report_folder, write_report
+
+    logger = get_run_logger()
+    try:
+        with writer(warehouse) as con:
+            path = write_report(con, run_date, report_folder(warehouse))
+            text = brief_markdown(read_brief(con, run_date))
+    except Exception as exc:  # noqa: BLE001 - reported in the run's message
+        logger.error("the morning brief for %s could not be written: %s: %s", run_date, type(exc).__name__, exc)
+        return None
+    create_markdown_artifact(key="morning-brief", markdown=text, description=f"Bellwether morning brief {run_date}")
+    logger.info("morning brief: %s", path)
+    return str(path)

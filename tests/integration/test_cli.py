@@ -178,6 +178,10 @@ def test_run_then_report_the_morning_brief(cli_env, tmp_path):
     r = cli(["report", "--format", "json"], env)  # default: the latest brief
     brief = json.loads(r.stdout)
     assert brief["trade_date"].startswith("2025-01-27") and brief["biggest_losers"][0]["ticker"] == "NVDA"
+    r = cli(["report", "--date", "2025-01-27", "--html", "--out", str(tmp_path / "pages")], env)
+    assert r.returncode == 0, r.stderr
+    page = tmp_path / "pages" / "brief-2025-01-27.html"
+    assert f"Report: {page}" in " ".join(r.stdout.split()) and page.read_text().count("<svg") == 8
     # A day without a brief is said plainly.
     r = cli(["report", "--date", "2025-01-25"], env)
     assert r.returncode == 1 and "no brief for 2025-01-25: the NYSE was closed that day" in " ".join(r.stderr.split())

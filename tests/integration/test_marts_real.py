@@ -1,6 +1,7 @@
 """Every mart built from the real public files, checked against known events of January 2025
 and against independent pandas computations from the files themselves."""
 
+import re
 import datetime as dt
 
 import numpy as np
@@ -146,3 +147,25 @@ def test_every_score_and_rank_is_in_range(real_warehouse):
             lo, hi = one(path, f"select min({col}), max({col}) from marts.{table}")
             assert lo is None or (0 <= lo and hi <= 100), (table, col, lo, hi)
     assert np.isfinite(scalar(path, "select sum(market_cap) from marts.market_caps_daily"))
+
+
+def test_the_morning_brief_page_for_the_selloff(real_warehouse):
+    """The nightly run wrote the HTML brief for 2025-01-27 from the real files: the headline
+    figures are in it, every chart has its figure, and nothing claims to be synthetic."""
+    path, first, _ = real_warehouse
+    page = open(first["report"], encoding="utf-8").read()
+    assert first["report"].endswith("reports/brief-2025-01-27.html")
+    assert "<title>Bellwether morning brief, 2025-01-27</title>" in page and "synthetic" not in page
+    assert "NVDA -16.97% (-599.5 bn USD)" in page  # the day's biggest dollar loser
+    figures = re.findall(r'<figure data-chart="([^"]+)">(.*?)</figure>', page, flags=re.S)
+    assert [name for name, _ in figures] == [
+        "SPY against its moving averages", "QQQ against its moving averages", "XLK against its moving averages",
+        "NVDA against its moving averages", "Put/call ratio", "AI against non-AI valuation",
+        "The largest names against their 50-day average", "NVDA fundamentals",
+    ]
+    for name, body in figures:
+        assert "As of 2025-01-27; source: marts." in body
+        assert "<svg" in body or "No data for this chart as of 2025-01-27" in body, name
+    drawn = {name for name, body in figures if "<svg" in body}
+    assert {"SPY against its moving averages", "NVDA against its moving averages", "Put/call ratio", "NVDA fundamentals"} <= drawn
+    assert "<script" not in page and "http" not in page.split("</style>")[1].split("<svg")[0]  # offline: nothing fetched

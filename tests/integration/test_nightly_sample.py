@@ -87,3 +87,33 @@ def test_summary_is_published_as_a_markdown_artifact(first_night):
     body = mine[0].data
     assert "# Bellwether nightly run for 2025-01-27" in body and "synthetic data" in body
     assert "| raw.prices_daily |" in body and "| SPY |" in body
+
+
+def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    path, summary = first_night
+    page_path = summary["report"]
+    assert page_path == str(path.parent / "reports" / "brief-2025-01-27.html")
+    page = open(page_path, encoding="utf-8").read()
+    assert "<title>Bellwether morning brief, 2025-01-27 (synthetic sample data)</title>" in page
+    assert "not real market data" in page and "<b>Biggest dollar losers:</b> NVDA" in page
+    figures = re.findall(r'<figure data-chart="([^"]+)">(.*?)</figure>', page, flags=re.S)
+    assert len(figures) == 8 and all("<svg" in body and "As of 2025-01-27" in body for _, body in figures)
+    assert all(label in page for label in ("trade date", "price (USD)", "puts / calls (volume)", "revenue (USD bn)"))  # titled axes with units
+    assert "<td>Market momentum (S&amp;P 500 proxy vs its 125-session average)</td>" in page
+    assert "Options: the most active chains" in page and page.count("<td>NVDA</td>") >= 2
+    assert "<script" not in page
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed: the page was not rendered in a browser")
+    shot = tmp_path / "brief.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1100,3000", f"file://{page_path}"],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert shot.exists() and shot.stat().st_size > 50_000  # a rendered page, not a blank one

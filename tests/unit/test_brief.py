@@ -37,3 +37,16 @@ def test_figures_are_formatted_with_signs_units_and_their_source():
     assert "**Biggest dollar losers:** NVDA -16.97% (-599.5 bn USD)" in text
     assert "Total 0.80, percentile 12 of the last year" in text and "complacent" in text
     assert "41 / 100, fear (7 of 7 components)." in text
+
+
+def test_a_page_without_any_data_has_every_chart_saying_so():
+    import pandas as pd
+
+    from transforms.report import render
+
+    empty = pd.DataFrame()
+    page = render({"brief": {"trade_date": dt.date(2025, 1, 27), "sources": ["files"]}, "day": dt.date(2025, 1, 27),
+                   "closes": pd.DataFrame(columns=["ticker"]), "putcall": empty, "valuation": empty, "top_n": empty,
+                   "fundamentals": empty, "fear_greed": empty, "most_active": empty})
+    assert "No fear &amp; greed reading for 2025-01-27." in page and "No option chains were snapshotted for 2025-01-27." in page
+    assert page.count("<figure") == 8 and page.count("No data for this chart as of 2025-01-27.") == 8 and "<svg" not in page
