@@ -451,7 +451,7 @@ def report(
             if html:
                 from transforms.report import report_folder, write_report
 
-                path = write_report(con, day, Path(out) if out else report_folder(settings.warehouse))
+                path, _ = write_report(con, day, Path(out) if out else report_folder(settings.warehouse))
     except (WarehouseMissing, WarehouseBusy) as exc:
         _fail(str(exc), EXIT_BUSY)
     except NoBrief as exc:

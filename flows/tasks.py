@@ -227,14 +227,12 @@ def morning_brief(warehouse: str, *, run_date: dt.date) -> str | None:
     A brief that cannot be written is logged and reported, never fails a night whose data loaded."""
     from prefect.artifacts import create_markdown_artifact
 
-    from transforms.brief import brief_markdown, read_brief
     from transforms.report import report_folder, write_report
 
     logger = get_run_logger()
     try:
         with writer(warehouse) as con:
-            path = write_report(con, run_date, report_folder(warehouse))
-            text = brief_markdown(read_brief(con, run_date))
+            path, text = write_report(con, run_date, report_folder(warehouse))
     except Exception as exc:  # noqa: BLE001 - reported in the run's message
         logger.error("the morning brief for %s could not be written: %s: %s", run_date, type(exc).__name__, exc)
         return None

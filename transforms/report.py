@@ -82,24 +82,42 @@ def _html_table(header: list[str], rows: list[list[str]], missing: str) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _extra_rows(data: dict) -> tuple[list[list[str]], list[list[str]]]:
+    fg, active = data["fear_greed"], data["most_active"]
+    components = [] if fg.empty else [[label, _cell(fg.iloc[0].get(f"{key}_score"), 0)] for key, label in COMPONENTS]
+    chains = [] if active.empty else [
+        [r.ticker, _cell(r.volume, 0), _cell(r.put_call_volume_ratio), _cell(r.short_term_call_share_pct, 0, "%"),
+         _cell(r.atm_iv_nearest_pct, 1, "%")] for r in active.itertuples()
+    ]
+    return components, chains
+
+
+COMPONENT_HEADER = ["component", "score (0 fear - 100 greed)"]
+CHAIN_HEADER = ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"]
+
+
+def report_markdown(data: dict) -> str:
+    """The page's text and tables as markdown (the run's `morning-brief` artifact)."""
+    day = data["day"]
+    components, chains = _extra_rows(data)
+    lines = [brief_markdown(data["brief"]), "## Fear & greed by component", ""]
+    table = lambda header, rows: ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]  # noqa: E731
+    lines += table(COMPONENT_HEADER, components) if components else [f"No fear & greed reading for {day}."]
+    lines += ["", "## Options: the most active chains", ""]
+    lines += table(CHAIN_HEADER, chains) if chains else [f"No option chains were snapshotted for {day}."]
+    return "\n".join(lines + ["", f"Charts: see the HTML page (brief-{day}.html)."])
+
+
 def extra_tables(data: dict) -> str:
     """Fear & greed by component, and the option chains with the most volume that night."""
-    day, fg, active = data["day"], data["fear_greed"], data["most_active"]
-    rows = []
-    if not fg.empty:
-        row = fg.iloc[0]
-        rows = [[label, _cell(row.get(f"{key}_score"), 0)] for key, label in COMPONENTS]
+    day = data["day"]
+    components, chains = _extra_rows(data)
     parts = [
         "<h2>Fear &amp; greed by component</h2>",
-        _html_table(["component", "score (0 fear - 100 greed)"], rows, f"No fear & greed reading for {day}."),
+        _html_table(COMPONENT_HEADER, components, f"No fear & greed reading for {day}."),
         f'<p class="asof">As of {day}; source: marts.fear_greed_daily (a component without its inputs shows n/a).</p>',
         "<h2>Options: the most active chains</h2>",
-        _html_table(
-            ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"],
-            [[r.ticker, _cell(r.volume, 0), _cell(r.put_call_volume_ratio), _cell(r.short_term_call_share_pct, 0, "%"),
-              _cell(r.atm_iv_nearest_pct, 1, "%")] for r in active.itertuples()] if not active.empty else [],
-            f"No option chains were snapshotted for {day}.",
-        ),
+        _html_table(CHAIN_HEADER, chains, f"No option chains were snapshotted for {day}."),
         f'<p class="asof">As of {day}; source: marts.options_sentiment (the chains snapshotted that night).</p>',
     ]
     return "".join(parts)
@@ -283,9 +301,10 @@ def report_folder(warehouse: str) -> Path:
     return (Path(warehouse).resolve().parent if is_file_target(warehouse) else Path.cwd()) / "reports"
 
 
-def write_report(con: duckdb.DuckDBPyConnection, day: dt.date | None, folder: Path) -> Path:
+def write_report(con: duckdb.DuckDBPyConnection, day: dt.date | None, folder: Path) -> tuple[Path, str]:
+    """Write the page; (its path, its markdown text)."""
     data = gather(con, day)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"brief-{data['day']}.html"
     path.write_text(render(data), encoding="utf-8")
-    return path
+    return path, report_markdown(data)

@@ -106,6 +106,15 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
     assert "<td>Market momentum (S&amp;P 500 proxy vs its 125-session average)</td>" in page
     assert "Options: the most active chains" in page and page.count("<td>NVDA</td>") >= 2
     assert "<script" not in page
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:  # the page's text and tables, as the run's artifact
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["morning-brief"])))
+    (brief,) = [a for a in artifacts if str(a.flow_run_id) == summary["run_id"]]
+    assert brief.data.startswith("# Bellwether brief for 2025-01-27 (synthetic sample data)")
+    assert "| Market momentum (S&P 500 proxy vs its 125-session average) |" in brief.data
+    assert "## Options: the most active chains" in brief.data
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         pytest.skip("Chromium is not installed: the page was not rendered in a browser")
