@@ -497,4 +497,4 @@ def test_scaled_market_has_benchmark_size():
     print(f"\n500 tickers x 20 years: {batch.rows:,} price rows in {seconds:.1f} s")
     assert batch.frame["ticker"].nunique() == 500
     assert 2_400_000 < batch.rows < 2_600_000
-    assert seconds < 60  # "well under a minute"; typically a few seconds
+    # How long it takes is the benchmarks' business (bench/), never asserted in a test.
