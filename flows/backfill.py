@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -42,15 +41,15 @@ from prefect.runtime import flow_run
 
 from flows import progress, tasks
 from flows.settings import default_task_runner, get_settings
-from flows.tally import Tally, fetch_in_order
+from flows.tally import Tally, fail_run, fetch_and_load, finish_run
 from flows.writers import writer_slot
 from sources import calendar, registry
 from sources.base import backfill_refusal, load_universe
 from sources.contract import DATASETS, ContractError
 from transforms import plan as plans
 from transforms.summary import backfill_markdown
-from warehouse.audit import FAILED, PARTIAL, SUCCEEDED, new_run_id
-from warehouse.checks import CheckFailed, data_docs_dir
+from warehouse.audit import new_run_id
+from warehouse.checks import data_docs_dir
 from warehouse.connect import WarehouseMissing, reader, run_lock
 
 BACKFILL_DATASETS = ("prices_daily", "putcall_daily", "fundamentals_quarterly", "option_quotes", "valuation_snapshots")
@@ -77,7 +76,7 @@ def source_ref(source: str, path: str | None) -> str:
 
 
 def resolve(
-    *, start: dt.date, end: dt.date | None, source_name: str, source, universe_path: str,
+    *, start: dt.date, end: dt.date | None, source, universe_path: str,
     tickers: list[str] | str | None, datasets: list[str] | str | None, now: dt.datetime,
 ) -> tuple[dt.date, tuple[str, ...], tuple[str, ...], dict[str, str], list[str]]:
     """Validate a backfill's parameters: (end, tickers, datasets, refused datasets, notes)."""
@@ -130,7 +129,7 @@ def prepare(
     try:
         chunk = plans.parse_chunk(chunk)
         end, wanted, chosen, refused, notes = resolve(
-            start=start, end=end, source_name=settings.source, source=src, universe_path=settings.universe,
+            start=start, end=end, source=src, universe_path=settings.universe,
             tickers=tickers, datasets=datasets, now=now,
         )
         plans.chunk_windows(start, end, chunk)  # a range without a session is refused here
@@ -212,7 +211,7 @@ def backfill(
             "parameters": parameters, "notes": notes}
     tally = Tally(notes=list(notes))
     docs_dir = str(data_docs_dir(settings.warehouse, run_id))
-    builds, status, message = [], FAILED, None
+    builds = []
     with writer_slot(timeout_s=settings.lock_wait_s, holder=f"backfill run {run_id}"), \
             run_lock(settings.warehouse, holder=f"backfill run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="backfill", parameters=parameters, started_at=started_at)
@@ -224,52 +223,30 @@ def backfill(
             todo = [c for c in chunks if c.status == plans.TODO]
             windows = [plans.DatasetWindow(c.dataset, c.start, c.end, c.tickers) for c in todo]
             with progress.display() as show:
-                bar = show.bar(f"backfill {start}..{end}: chunks", total=len(windows))
-                submit = lambda w: tasks.fetch.submit(settings.source, settings.path, settings.universe, w, settings.live_config())  # noqa: E731
-                for i, (window, batch) in enumerate(fetch_in_order(windows, submit, settings.fetch_ahead), start=1):
-                    result = tasks.load_batch(
-                        settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=dt.datetime.now(dt.UTC),
-                        window=window, run_date=min(window.end, end), docs_dir=docs_dir, chunk_source=ref,
-                    )
-                    tally.add(window, batch, result)
-                    logger.info("chunk %d/%d loaded: %s %s..%s (%d rows written)", i, len(windows), window.dataset,
-                                window.start, window.end, result.written)
-                    bar.advance(description=f"backfill {start}..{end}: {window.dataset} {window.end:%Y-%m}")
+                fetch_and_load(
+                    settings, windows, run_id=run_id, docs_dir=docs_dir, tally=tally, chunk_source=ref,
+                    bar=show.bar(f"backfill {start}..{end}: chunks", total=len(windows)), run_date_of=lambda w: min(w.end, end),
+                    on_loaded=lambda i, w, result: logger.info(
+                        "chunk %d/%d loaded: %s %s..%s (%d rows written)", i, len(windows), w.dataset, w.start, w.end, result.written),
+                )
             if not build:
                 logger.info("build=False: the marts are not rebuilt now; the next nightly run or `bellwether build` owes it")
             elif todo or tasks.builds_owed(settings.warehouse):
                 since = min((c.start for c in todo), default=None)
-                builds = tasks.build_marts(
-                    settings.warehouse, run_date=tasks.latest_price_date(settings.warehouse) or end,
-                    since=since or end, run_id=run_id, docs_dir=docs_dir,
-                )
-                for b in builds:
-                    if b.mode != "view":
-                        tally.rows_by_table[b.relation] = b.rows_written
+                builds = tasks.build_marts(settings.warehouse, run_date=None, since=since or end, run_id=run_id, docs_dir=docs_dir)
+                tally.add_builds(builds)
             else:
                 logger.info("every chunk was loaded before and the marts are built: nothing to do")
         except Exception as exc:
-            docs = tasks.data_docs(docs_dir)
-            if isinstance(exc, CheckFailed):
-                message = f"blocked by data checks, the marts were not rebuilt (loaded chunks stay recorded): {exc}"
-            else:
-                message = f"{type(exc).__name__}: {exc}"
-            if docs:
-                message += f"; data docs: {docs}"
-            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=dt.datetime.now(dt.UTC),
-                             rows_by_table=tally.rows_by_table, message=message)
+            fail_run(settings.warehouse, exc, run_id=run_id, docs_dir=docs_dir, tally=tally,
+                     when_blocked="the marts were not rebuilt (loaded chunks stay recorded)")
             raise
-        docs = tasks.data_docs(docs_dir)
-        check_summary = tasks.check_summary(settings.warehouse, run_id=run_id)
-        message = tally.problems(run_id)
-        status = PARTIAL if message else SUCCEEDED
-        tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=dt.datetime.now(dt.UTC),
-                         rows_by_table=tally.rows_by_table, message=message)
-    summary = base | {
-        "status": status, "message": message, "plan": plan_table(chunks), "loads": tally.loads, "rejects": tally.rejects,
-        "failures": tally.failures, "notes": tally.notes, "checks": check_summary, "data_docs": docs,
+        outcome = finish_run(settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally)
+    summary = base | outcome | {
+        "plan": plan_table(chunks), "loads": tally.loads, "rejects": tally.rejects,
+        "failures": tally.failures, "notes": tally.notes,
         "chunks_loaded": len(todo), "chunks_skipped": sum(c.status == plans.DONE for c in chunks),
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }
     create_markdown_artifact(key="backfill-summary", markdown=backfill_markdown(summary), description=f"Bellwether backfill {start}..{end}")
-    return json.loads(json.dumps(summary, default=str))
+    return summary

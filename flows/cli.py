@@ -404,13 +404,14 @@ def serve(
     if settings.dask_address:
         os.environ["BELLWETHER_DASK_ADDRESS"] = settings.dask_address
     from flows import deployments
+    from flows.writers import ensure_writer_limit
 
     try:
         with deployments.prefect_api(port=port) as (api_url, started):
             made = deployments.make_deployments(
                 source=settings.source, path=settings.path, warehouse=settings.warehouse, universe=settings.universe,
             )
-            limit = deployments.ensure_writer_limit()
+            limit = ensure_writer_limit()
             ui = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
             console.print(
                 f"Serving against {api_url} ({'a local Prefect server started for this session' if started else 'PREFECT_API_URL'}); UI {ui}\n"
@@ -481,7 +482,7 @@ def build(
     """Build the staging views and marts from raw (no fetching), checking each table as it is built.
 
     A failing error check publishes nothing and exits 1."""
-    from transforms.runner import ModelError, discover, select_models
+    from transforms.runner import ModelError, discover, latest_trade_date, select_models
     from transforms.runner import build as run_build
     from warehouse import audit, checks
     from warehouse.connect import WarehouseBusy, writer
@@ -494,7 +495,7 @@ def build(
     expectations = checks.Expectations(checks.data_docs_dir(settings.warehouse, run_id))
     try:
         with writer(settings.warehouse, holder="bellwether build", wait_s=settings.lock_wait_s) as con:
-            last = con.execute("select max(trade_date) from raw.prices_daily").fetchone()[0] or dt.date.today()
+            last = latest_trade_date(con)
             params = {"select": select, "since": str(since_date) if since_date else None, "full_refresh": full_refresh or since_date is None}
             audit.start_run(con, run_id=run_id, flow="build", parameters=params, started_at=started)
             status, message, results = audit.FAILED, None, []

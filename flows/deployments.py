@@ -27,7 +27,6 @@ from pathlib import Path
 
 from prefect.schedules import Cron
 
-from flows.writers import WRITER_LIMIT, ensure_writer_limit  # noqa: F401  (serve sets the limit up)
 
 NIGHTLY_CRON = "30 18 * * 1-5"
 MARKET_TZ = "America/New_York"

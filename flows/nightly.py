@@ -41,13 +41,13 @@ from prefect.runtime import flow_run
 
 from flows import progress, tasks
 from flows.settings import default_task_runner, get_settings
-from flows.tally import Tally, fetch_in_order
+from flows.tally import Tally, fail_run, fetch_and_load, finish_run
 from flows.writers import writer_slot
 from sources import calendar
 from transforms.plan import earliest_change
 from transforms.summary import summary_markdown
-from warehouse.audit import FAILED, PARTIAL, SUCCEEDED, new_run_id
-from warehouse.checks import CheckFailed, data_docs_dir
+from warehouse.audit import SUCCEEDED, new_run_id
+from warehouse.checks import data_docs_dir
 from warehouse.connect import run_lock
 
 
@@ -111,44 +111,26 @@ def nightly(
                 lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
             )
             with progress.display() as show:
-                bar = show.bar(f"nightly {day}: datasets", total=len(windows))
-                submit = lambda w: tasks.fetch.submit(settings.source, settings.path, settings.universe, w, settings.live_config())  # noqa: E731
-                for window, batch in fetch_in_order(windows, submit, settings.fetch_ahead):
-                    result = tasks.load_batch(
-                        settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=started_at, window=window,
-                        run_date=day, docs_dir=docs_dir,
-                    )
-                    tally.add(window, batch, result)
-                    bar.advance(description=f"nightly {day}: loaded {window.dataset}")
+                fetch_and_load(
+                    settings, windows, run_id=run_id, docs_dir=docs_dir, tally=tally, loaded_at=started_at,
+                    bar=show.bar(f"nightly {day}: datasets", total=len(windows)), run_date_of=lambda _: day,
+                )
             builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows), run_id=run_id, docs_dir=docs_dir)
-            for b in builds:
-                if b.mode != "view":
-                    tally.rows_by_table[b.relation] = b.rows_written
+            tally.add_builds(builds)
             top = tasks.headline(settings.warehouse, run_date=day)
             report = tasks.morning_brief(settings.warehouse, run_date=day)
         except Exception as exc:
-            docs = tasks.data_docs(docs_dir)
-            blocked = isinstance(exc, CheckFailed)
-            message = (
-                f"blocked by data checks, nothing built was published (yesterday's marts stand): {exc}"
-                if blocked else f"{type(exc).__name__}: {exc}"
-            )
-            if docs:
-                message += f"; data docs: {docs}"
-            tasks.finish_run(settings.warehouse, run_id=run_id, status=FAILED, ended_at=_utc_now(), rows_by_table=tally.rows_by_table, message=message)
+            fail_run(settings.warehouse, exc, run_id=run_id, docs_dir=docs_dir, tally=tally,
+                     when_blocked="nothing built was published (yesterday's marts stand)")
             raise
-        docs = tasks.data_docs(docs_dir)
-        check_summary = tasks.check_summary(settings.warehouse, run_id=run_id)
-        message = tally.problems(run_id)
-        if report is None:
-            message = "; ".join(filter(None, [message, "the morning brief could not be written (see the run's log)"]))
-        status = PARTIAL if message else SUCCEEDED
-        tasks.finish_run(settings.warehouse, run_id=run_id, status=status, ended_at=_utc_now(), rows_by_table=tally.rows_by_table, message=message)
+        outcome = finish_run(
+            settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally,
+            problems=[] if report else ["the morning brief could not be written (see the run's log)"],
+        )
 
-    summary = base | {
-        "status": status, "message": message, "warehouse": settings.warehouse, "loads": tally.loads,
-        "rejects": tally.rejects, "failures": tally.failures, "notes": tally.notes, "headline": top,
-        "checks": check_summary, "data_docs": docs, "report": report,
+    summary = base | outcome | {
+        "warehouse": settings.warehouse, "loads": tally.loads,
+        "rejects": tally.rejects, "failures": tally.failures, "notes": tally.notes, "headline": top, "report": report,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }
     create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")

@@ -1,10 +1,11 @@
-"""Bookkeeping shared by the nightly and backfill flows: fan fetches out, load in order, and
-keep the figures the summary, audit.runs and the CLI report."""
+"""Shared by the nightly and backfill flows: fan fetches out, load in order, record a failed
+run, and keep the figures the summary, audit.runs and the CLI report."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 
 from sources.contract import Batch, describe_rejects
@@ -19,6 +20,11 @@ class Tally:
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
     rows_by_table: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add_builds(self, builds) -> None:
+        for b in builds:
+            if b.mode != "view":
+                self.rows_by_table[b.relation] = b.rows_written
 
     def add(self, window: DatasetWindow, batch: Batch, result: LoadResult) -> None:
         self.loads.append({
@@ -60,3 +66,55 @@ def fetch_in_order(
     while pending:
         w, future = pending.popleft()
         yield w, future.result()
+
+
+def fetch_and_load(
+    settings, windows: list[DatasetWindow], *, run_id: str, docs_dir: str, tally: Tally, bar,
+    run_date_of: Callable[[DatasetWindow], dt.date], loaded_at: dt.datetime | None = None,
+    chunk_source: str | None = None, on_loaded: Callable[[int, DatasetWindow, LoadResult], None] | None = None,
+) -> None:
+    """Fetch every window on the task runner (at most `settings.fetch_ahead` ahead) and land ->
+    check -> publish each batch through the single writer, in plan order."""
+    from flows import tasks
+
+    def submit(window: DatasetWindow):
+        return tasks.fetch.submit(settings.source, settings.path, settings.universe, window, settings.live_config())
+
+    for i, (window, batch) in enumerate(fetch_in_order(windows, submit, settings.fetch_ahead), start=1):
+        result = tasks.load_batch(
+            settings.warehouse, batch, source=settings.source, run_id=run_id, loaded_at=loaded_at or dt.datetime.now(dt.UTC),
+            window=window, run_date=run_date_of(window), docs_dir=docs_dir, chunk_source=chunk_source,
+        )
+        tally.add(window, batch, result)
+        if on_loaded:
+            on_loaded(i, window, result)
+        bar.advance(description=f"loaded {window.dataset} {window.start}..{window.end}")
+
+
+def fail_run(warehouse: str, exc: Exception, *, run_id: str, docs_dir: str, tally: Tally, when_blocked: str) -> None:
+    """Record a run that raised as failed, naming the failure (and the Data Docs of its checks)."""
+    from flows import tasks
+    from warehouse.audit import FAILED
+    from warehouse.checks import CheckFailed
+
+    docs = tasks.data_docs(docs_dir)
+    message = f"blocked by data checks, {when_blocked}: {exc}" if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}"
+    if docs:
+        message += f"; data docs: {docs}"
+    tasks.finish_run(warehouse, run_id=run_id, status=FAILED, ended_at=dt.datetime.now(dt.UTC),
+                     rows_by_table=tally.rows_by_table, message=message)
+
+
+def finish_run(warehouse: str, *, run_id: str, docs_dir: str, tally: Tally, problems: Iterable[str] = ()) -> dict:
+    """Close a run that went through: Data Docs, the checks' summary, and the outcome (partial
+    when rows were quarantined, fetches failed or `problems` name something else)."""
+    from flows import tasks
+    from warehouse.audit import PARTIAL, SUCCEEDED
+
+    docs = tasks.data_docs(docs_dir)
+    checks = tasks.check_summary(warehouse, run_id=run_id)
+    message = "; ".join(filter(None, [tally.problems(run_id), *problems])) or None
+    status = PARTIAL if message else SUCCEEDED
+    tasks.finish_run(warehouse, run_id=run_id, status=status, ended_at=dt.datetime.now(dt.UTC),
+                     rows_by_table=tally.rows_by_table, message=message)
+    return {"status": status, "message": message, "checks": checks, "data_docs": docs}

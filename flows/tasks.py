@@ -22,9 +22,6 @@ from warehouse import audit, checks, load
 from warehouse.connect import writer
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
-# Tasks that write the warehouse. They carry no Prefect tags: a tag costs an API round trip per
-# task; the whole run holds one `warehouse-writer` slot instead (flows/writers.py).
-WRITER_OPTS = TASK_OPTS
 
 
 def _log_failed_checks(logger, results) -> None:
@@ -36,21 +33,21 @@ def _log_failed_checks(logger, results) -> None:
             )
 
 
-@task(name="start-run", **WRITER_OPTS)
+@task(name="start-run", **TASK_OPTS)
 def start_run(warehouse: str, *, run_id: str, flow: str, parameters: dict, started_at: dt.datetime) -> None:
     with writer(warehouse) as con:
         audit.start_run(con, run_id=run_id, flow=flow, parameters=parameters, started_at=started_at)
     get_run_logger().info("run %s started (%s)", run_id, parameters)
 
 
-@task(name="finish-run", **WRITER_OPTS)
+@task(name="finish-run", **TASK_OPTS)
 def finish_run(warehouse: str, *, run_id: str, status: str, ended_at: dt.datetime, rows_by_table: dict, message: str | None) -> None:
     with writer(warehouse) as con:
         audit.finish_run(con, run_id=run_id, status=status, ended_at=ended_at, rows_by_table=rows_by_table, message=message)
     get_run_logger().info("run %s %s%s", run_id, status, f": {message}" if message else "")
 
 
-@task(name="load-universe", **WRITER_OPTS)
+@task(name="load-universe", **TASK_OPTS)
 def load_universe_table(
     warehouse: str, universe_path: str, *, run_id: str, loaded_at: dt.datetime, run_date: dt.date, docs_dir: str | None = None,
 ) -> pd.DataFrame:
@@ -72,7 +69,7 @@ def load_universe_table(
     return universe
 
 
-@task(name="plan-nightly", **WRITER_OPTS)
+@task(name="plan-nightly", **TASK_OPTS)
 def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...], lookback_sessions: int, history_sessions: int) -> list[plans.DatasetWindow]:
     with writer(warehouse) as con:
         result = plans.plan_nightly(con, run_date=run_date, tickers=tickers, lookback_sessions=lookback_sessions, history_sessions=history_sessions)
@@ -85,7 +82,7 @@ def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...],
     return result
 
 
-@task(name="plan-backfill", **WRITER_OPTS)
+@task(name="plan-backfill", **TASK_OPTS)
 def plan_backfill(warehouse: str, **kwargs) -> list[plans.BackfillChunk]:
     with writer(warehouse) as con:
         chunks = plans.plan_backfill(con, **kwargs)
@@ -103,12 +100,6 @@ def builds_owed(warehouse: str) -> bool:
         return audit.unbuilt_since(con) is not None
 
 
-@task(name="latest-price-date", **TASK_OPTS)
-def latest_price_date(warehouse: str) -> dt.date | None:
-    with writer(warehouse) as con:
-        return con.execute("select max(trade_date) from raw.prices_daily").fetchone()[0]
-
-
 @task(name="fetch", **TASK_OPTS)
 def fetch(source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow, live: LiveConfig | None = None) -> Batch:
     source = registry.make_source(source_name, source_path, universe_path, live)
@@ -122,7 +113,7 @@ def fetch(source_name: str, source_path: str | None, universe_path: str, window:
     return batch
 
 
-@task(name="load", **WRITER_OPTS)
+@task(name="load", **TASK_OPTS)
 def load_batch(
     warehouse: str, batch: Batch, *, source: str, run_id: str, loaded_at: dt.datetime, window: plans.DatasetWindow,
     run_date: dt.date, docs_dir: str | None = None, chunk_source: str | None = None,
@@ -157,13 +148,14 @@ def load_batch(
     return result
 
 
-@task(name="build-marts", **WRITER_OPTS)
+@task(name="build-marts", **TASK_OPTS)
 def build_marts(
-    warehouse: str, *, run_date: dt.date, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False,
+    warehouse: str, *, run_date: dt.date | None, since: dt.date | None, select: list[str] | None = None, full_refresh: bool = False,
     run_id: str | None = None, docs_dir: str | None = None,
 ) -> list[runner.BuildResult]:
     """Build staging and marts, checking each built table before anything is published; record
-    every check's result whether or not the build went through.
+    every check's result whether or not the build went through. `run_date` None: the latest
+    session with prices (a backfill's build).
 
     The window also reaches back to any backfilled chunk the marts were not rebuilt over yet (a
     backfill killed after its loads): the build owes it, and marks it built once published."""
@@ -171,6 +163,7 @@ def build_marts(
     collected: list[checks.CheckResult] = []
     with writer(warehouse) as con:
         started = dt.datetime.now(dt.UTC)
+        run_date = run_date or runner.latest_trade_date(con)
         owed = audit.unbuilt_since(con)
         if owed is not None and since is not None and owed < since and not full_refresh:
             logger.info("build reaches back to %s: backfilled rows not yet built into the marts", owed)

@@ -132,6 +132,7 @@ from sources.contract import (
     PUTCALL,
     VALUATION,
     Batch,
+    DATASETS,
     ContractError,
     Dataset,
     conform,
@@ -396,7 +397,7 @@ class YahooSource:
 
     def backfill_refusal(self, dataset: str) -> str | None:
         """Why this dataset cannot be loaded for past dates (None: it can)."""
-        if dataset in (OPTION_QUOTES.name, VALUATION.name):
+        if DATASETS[dataset].snapshot_only:
             return (
                 f"Yahoo serves {dataset} only as of now: its history exists only as the nightly "
                 "snapshots taken so far, so it cannot be backfilled from Yahoo. Saved snapshots can be "

@@ -56,13 +56,13 @@ def read_brief(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> di
     return brief
 
 
-def _num(v, digits=2, suffix="", signed=False) -> str:
+def fmt_num(v, digits=2, suffix="", signed=False) -> str:
     if v is None:
         return "n/a"
     return f"{v:+,.{digits}f}{suffix}" if signed else f"{v:,.{digits}f}{suffix}"
 
 
-def _table(rows: list[dict], header: list[str], row: Callable[[dict], list[str]], missing: str) -> list[str]:
+def md_table(rows: list, header: list[str], row: Callable[[object], list[str]], missing: str) -> list[str]:
     """A markdown table of `rows`, or the sentence saying why there is none."""
     if not rows:
         return [missing, ""]
@@ -93,29 +93,29 @@ def brief_markdown(brief: dict) -> str:
         "## Headline moves",
         "",
     ]
-    lines += _table(
+    lines += md_table(
         brief.get("index_moves") or [], ["index proxy", "close", "1-day", "sigma"],
-        lambda m: [m["ticker"], _num(m["close"]), _num(m["return_1d_pct"], suffix="%", signed=True), _num(m["sigma_move"], 1)],
+        lambda m: [m["ticker"], fmt_num(m["close"]), fmt_num(m["return_1d_pct"], suffix="%", signed=True), fmt_num(m["sigma_move"], 1)],
         "No index proxy prices for this date.",
     )
     lines += [
         f"Universe market value: {_usd_bn(brief.get('market_cap_change_usd'))} "
-        f"({_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)}); AI {_usd_bn(brief.get('ai_market_cap_change_usd'))}, "
+        f"({fmt_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)}); AI {_usd_bn(brief.get('ai_market_cap_change_usd'))}, "
         f"non-AI {_usd_bn(brief.get('non_ai_market_cap_change_usd'))}; {brief.get('n_k_sigma_moves') or 0} stock(s) moved k sigma or more.",
         "",
     ]
     for title, key in (("Biggest dollar losers", "biggest_losers"), ("Biggest dollar gainers", "biggest_gainers")):
         rows = brief.get(key) or []
         lines += [f"**{title}:** " + ("; ".join(
-            f"{r['ticker']} {_num(r['return_1d_pct'], suffix='%', signed=True)} ({_usd_bn(r['market_cap_change_usd'])})" for r in rows
+            f"{r['ticker']} {fmt_num(r['return_1d_pct'], suffix='%', signed=True)} ({_usd_bn(r['market_cap_change_usd'])})" for r in rows
         ) or "none"), ""]
     lines += ["## Support levels (moving averages below and above the close)", ""]
-    lines += _table(
+    lines += md_table(
         brief.get("support_levels") or [],
         ["ticker", "close", "nearest support", "level", "distance", "nearest resistance", "level", "distance"],
-        lambda s: [s["ticker"], _num(s["close"]), _sma(s.get("nearest_support_sma"), "none below"), _num(s.get("nearest_support_level")),
-                   _num(s.get("nearest_support_pct"), suffix="%", signed=True), _sma(s.get("nearest_resistance_sma"), "none above"),
-                   _num(s.get("nearest_resistance_level")), _num(s.get("nearest_resistance_pct"), suffix="%", signed=True)],
+        lambda s: [s["ticker"], fmt_num(s["close"]), _sma(s.get("nearest_support_sma"), "none below"), fmt_num(s.get("nearest_support_level")),
+                   fmt_num(s.get("nearest_support_pct"), suffix="%", signed=True), _sma(s.get("nearest_resistance_sma"), "none above"),
+                   fmt_num(s.get("nearest_resistance_level")), fmt_num(s.get("nearest_resistance_pct"), suffix="%", signed=True)],
         "No support levels for this date (the focus tickers have no prices).",
     )
     lines += ["## Put/call (CBOE)", ""]
@@ -123,18 +123,18 @@ def brief_markdown(brief: dict) -> str:
         lines += ["No CBOE put/call reading for this date.", ""]
     else:
         lines += [
-            f"Total {_num(brief.get('putcall_total_ratio'))}, percentile {_num(brief.get('putcall_total_pct_rank_252'), 0)} of the last "
-            f"year and {_num(brief.get('putcall_total_pct_rank_504'), 0)} of two ({brief.get('putcall_total_regime') or 'regime n/a'}); "
-            f"equity {_num(brief.get('putcall_equity_ratio'))} (5-day average {_num(brief.get('putcall_equity_ratio_ma_5'))}, "
-            f"percentile {_num(brief.get('putcall_equity_pct_rank_252'), 0)}, {brief.get('putcall_equity_regime') or 'regime n/a'}).",
+            f"Total {fmt_num(brief.get('putcall_total_ratio'))}, percentile {fmt_num(brief.get('putcall_total_pct_rank_252'), 0)} of the last "
+            f"year and {fmt_num(brief.get('putcall_total_pct_rank_504'), 0)} of two ({brief.get('putcall_total_regime') or 'regime n/a'}); "
+            f"equity {fmt_num(brief.get('putcall_equity_ratio'))} (5-day average {fmt_num(brief.get('putcall_equity_ratio_ma_5'))}, "
+            f"percentile {fmt_num(brief.get('putcall_equity_pct_rank_252'), 0)}, {brief.get('putcall_equity_regime') or 'regime n/a'}).",
             "",
         ]
     lines += ["## The largest names against their 50-day average", ""]
     members = brief.get("top_n_members") or []
     if members:
         lines += [
-            f"{len(members)} largest ({', '.join(members)}): mean {_num(brief.get('top_n_mean_pct_to_sma_50'), suffix='%', signed=True)}, "
-            f"median {_num(brief.get('top_n_median_pct_to_sma_50'), suffix='%', signed=True)} to the 50-DMA "
+            f"{len(members)} largest ({', '.join(members)}): mean {fmt_num(brief.get('top_n_mean_pct_to_sma_50'), suffix='%', signed=True)}, "
+            f"median {fmt_num(brief.get('top_n_median_pct_to_sma_50'), suffix='%', signed=True)} to the 50-DMA "
             f"(the average's distance from the close); {brief.get('top_n_n_below_sma_50')} trade below it.",
             "",
         ]
@@ -143,24 +143,24 @@ def brief_markdown(brief: dict) -> str:
     lines += [
         "## Valuation",
         "",
-        f"Aggregate forward P/E {_num(brief.get('aggregate_forward_pe'), 1)} (percentile {_num(brief.get('aggregate_forward_pe_pct_rank'), 0)} "
-        f"of its own history), trailing {_num(brief.get('aggregate_trailing_pe'), 1)} (percentile "
-        f"{_num(brief.get('aggregate_trailing_pe_pct_rank'), 0)}). Median price-to-sales: AI {_num(brief.get('ai_median_price_to_sales'), 1)}, "
-        f"non-AI {_num(brief.get('non_ai_median_price_to_sales'), 1)}, ratio {_num(brief.get('ai_to_non_ai_price_to_sales'), 2, 'x')}.",
+        f"Aggregate forward P/E {fmt_num(brief.get('aggregate_forward_pe'), 1)} (percentile {fmt_num(brief.get('aggregate_forward_pe_pct_rank'), 0)} "
+        f"of its own history), trailing {fmt_num(brief.get('aggregate_trailing_pe'), 1)} (percentile "
+        f"{fmt_num(brief.get('aggregate_trailing_pe_pct_rank'), 0)}). Median price-to-sales: AI {fmt_num(brief.get('ai_median_price_to_sales'), 1)}, "
+        f"non-AI {fmt_num(brief.get('non_ai_median_price_to_sales'), 1)}, ratio {fmt_num(brief.get('ai_to_non_ai_price_to_sales'), 2, 'x')}.",
         "",
         "## Options sentiment (chains snapshotted that night)",
         "",
     ]
-    lines += _table(
+    lines += md_table(
         brief.get("options_sentiment") or [], ["ticker", "put/call volume", "short-dated call share", "near-the-money IV"],
-        lambda o: [o["ticker"], _num(o["put_call_volume_ratio"]), _num(o["short_term_call_share_pct"], 0, "%"),
-                   _num(o["atm_iv_nearest_pct"], 1, "%")],
+        lambda o: [o["ticker"], fmt_num(o["put_call_volume_ratio"]), fmt_num(o["short_term_call_share_pct"], 0, "%"),
+                   fmt_num(o["atm_iv_nearest_pct"], 1, "%")],
         "No option chains were snapshotted for this date.",
     )
     lines += ["## Fear & greed", ""]
     if brief.get("fear_greed_score") is None:
         lines += [f"No score for this date ({brief.get('fear_greed_components_used') or 0} of 7 components available).", ""]
     else:
-        lines += [f"{_num(brief['fear_greed_score'], 0)} / 100, {brief.get('fear_greed_label')} "
+        lines += [f"{fmt_num(brief['fear_greed_score'], 0)} / 100, {brief.get('fear_greed_label')} "
                   f"({brief.get('fear_greed_components_used')} of 7 components).", ""]
     return "\n".join(lines)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 import duckdb
+import pandas as pd
 
 from sources import calendar
 from sources.contract import DATASETS
@@ -165,8 +167,6 @@ def done_records(con: duckdb.DuckDBPyConnection | None, source_ref: str) -> list
     rows = con.execute(
         "select dataset, chunk_start, chunk_end, tickers from audit.backfill_chunks where source_ref = ?", [source_ref]
     ).fetchall()
-    import json
-
     return [{"dataset": d, "start": s, "end": e, "tickers": None if t is None else set(json.loads(t))} for d, s, e, t in rows]
 
 
@@ -192,8 +192,6 @@ def rows_present(con: duckdb.DuckDBPyConnection | None, dataset: str, windows: l
     ).fetchall()[0][0]
     if not exists:
         return [0] * len(windows)
-    import pandas as pd
-
     frame = pd.DataFrame({"i": range(len(windows)), "lo": [w[0] for w in windows], "hi": [w[1] for w in windows]})
     con.register("bellwether_backfill_windows", frame)
     try:
@@ -230,6 +228,9 @@ def plan_backfill(
     dataset for past dates: the reason says why), or to load. `con` may be None (no warehouse
     yet) or read-only: planning never writes."""
     windows = chunk_windows(start, end, chunk)
+    # Rows dated by session are covered by a record spanning the window's sessions; a filing can
+    # be dated any day, so fundamentals need the whole calendar window.
+    session_spans = [(days[0], days[-1]) for days in (calendar.sessions(lo, hi) for lo, hi, _ in windows)]
     records = [] if force else done_records(con, source_ref)
     refused = refused or {}
     out = []
@@ -237,11 +238,8 @@ def plan_backfill(
         ds = DATASETS[name]
         wanted = tickers if "ticker" in ds.columns else None
         present = rows_present(con, name, [(lo, hi) for lo, hi, _ in windows], wanted)
-        for (lo, hi, n), rows in zip(windows, present):
-            # Rows dated by session are covered by a record spanning the window's sessions; a
-            # filing can be dated any day, so fundamentals need the whole calendar window.
-            days = calendar.sessions(lo, hi) if not ds.published_as else None
-            span = (days[0], days[-1]) if days else (lo, hi)
+        for (lo, hi, n), sessions_span, rows in zip(windows, session_spans, present):
+            span = (lo, hi) if ds.published_as else sessions_span
             if name in refused:
                 status, reason = REFUSED, refused[name]
             elif is_covered(records, name, *span, wanted):

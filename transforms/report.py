@@ -15,10 +15,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from markdown_it import MarkdownIt
 
-from transforms.brief import brief_markdown, read_brief
+from transforms.brief import brief_markdown, fmt_num, md_table, read_brief
 
 FOCUS = ("SPY", "QQQ", "XLK", "NVDA")
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in the text is escaped
 FUNDAMENTALS_TICKER = "NVDA"
 
 
@@ -70,57 +72,28 @@ COMPONENTS = (
 )
 
 
-def _cell(v, digits=2, suffix="") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:,.{digits}f}{suffix}"
-
-
-def _html_table(header: list[str], rows: list[list[str]], missing: str) -> str:
-    if not rows:
-        return f'<p class="missing">{html.escape(missing)}</p>'
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _extra_rows(data: dict) -> tuple[list[list[str]], list[list[str]]]:
-    fg, active = data["fear_greed"], data["most_active"]
-    components = [] if fg.empty else [[label, _cell(fg.iloc[0].get(f"{key}_score"), 0)] for key, label in COMPONENTS]
-    chains = [] if active.empty else [
-        [r.ticker, _cell(r.volume, 0), _cell(r.put_call_volume_ratio), _cell(r.short_term_call_share_pct, 0, "%"),
-         _cell(r.atm_iv_nearest_pct, 1, "%")] for r in active.itertuples()
-    ]
-    return components, chains
-
-
-COMPONENT_HEADER = ["component", "score (0 fear - 100 greed)"]
-CHAIN_HEADER = ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"]
-
-
 def report_markdown(data: dict) -> str:
-    """The page's text and tables as markdown (the run's `morning-brief` artifact)."""
-    day = data["day"]
-    components, chains = _extra_rows(data)
-    lines = [brief_markdown(data["brief"]), "## Fear & greed by component", ""]
-    table = lambda header, rows: ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]  # noqa: E731
-    lines += table(COMPONENT_HEADER, components) if components else [f"No fear & greed reading for {day}."]
-    lines += ["", "## Options: the most active chains", ""]
-    lines += table(CHAIN_HEADER, chains) if chains else [f"No option chains were snapshotted for {day}."]
-    return "\n".join(lines + ["", f"Charts: see the HTML page (brief-{day}.html)."])
-
-
-def extra_tables(data: dict) -> str:
-    """Fear & greed by component, and the option chains with the most volume that night."""
-    day = data["day"]
-    components, chains = _extra_rows(data)
-    parts = [
-        "<h2>Fear &amp; greed by component</h2>",
-        _html_table(COMPONENT_HEADER, components, f"No fear & greed reading for {day}."),
-        f'<p class="asof">As of {day}; source: marts.fear_greed_daily (a component without its inputs shows n/a).</p>',
-        "<h2>Options: the most active chains</h2>",
-        _html_table(CHAIN_HEADER, chains, f"No option chains were snapshotted for {day}."),
-        f'<p class="asof">As of {day}; source: marts.options_sentiment (the chains snapshotted that night).</p>',
+    """The page's text and tables as markdown: the body of the HTML page, and the run's
+    `morning-brief` artifact."""
+    day, fg, active = data["day"], data["fear_greed"], data["most_active"]
+    components = [] if fg.empty else [[label, fmt_num(_value(fg.iloc[0].get(f"{key}_score")), 0)] for key, label in COMPONENTS]
+    chains = [] if active.empty else [
+        [r.ticker, fmt_num(_value(r.volume), 0), fmt_num(_value(r.put_call_volume_ratio)), fmt_num(_value(r.short_term_call_share_pct), 0, "%"),
+         fmt_num(_value(r.atm_iv_nearest_pct), 1, "%")] for r in active.itertuples()
     ]
-    return "".join(parts)
+    lines = [brief_markdown(data["brief"]), "## Fear & greed by component", ""]
+    lines += md_table(components, ["component", "score (0 fear - 100 greed)"], lambda r: r, f"No fear & greed reading for {day}.")
+    lines += [f"As of {day}; source: marts.fear_greed_daily (a component without its inputs shows n/a).", "",
+              "## Options: the most active chains", ""]
+    lines += md_table(chains, ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"],
+                    lambda r: r, f"No option chains were snapshotted for {day}.")
+    lines += [f"As of {day}; source: marts.options_sentiment (the chains snapshotted that night).", ""]
+    return "\n".join(lines)
+
+
+def _value(v):
+    """A pandas cell as a number or None (NaN and NA read as missing)."""
+    return None if pd.isna(v) else v
 
 
 def _svg(fig) -> str:
@@ -237,42 +210,11 @@ td { text-align: right; } td:first-child { text-align: left; } svg { max-width: 
 """
 
 
-def _markdown_html(markdown: str) -> str:
-    """The brief's text (a small, known markdown subset: headings, tables, bold, paragraphs)."""
-    out, table = [], []
-
-    def flush():
-        if table:
-            rows = [r.strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= set("-: ")]
-            out.append("<table>" + "".join(
-                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{html.escape(c.strip())}</{'th' if i == 0 else 'td'}>" for c in row) + "</tr>"
-                for i, row in enumerate(rows)) + "</table>")
-            table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("# "):
-            continue  # the page has its own title
-        if line.startswith("## "):
-            out.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.strip():
-            text = html.escape(line)
-            while text.count("`") >= 2:
-                text = text.replace("`", "<code>", 1).replace("`", "</code>", 1)
-            while "**" in text:
-                text = text.replace("**", "<b>", 1).replace("**", "</b>", 1)
-            out.append(f"<p>{text}</p>")
-    flush()
-    return "\n".join(out)
-
-
 def render(data: dict) -> str:
     brief, day = data["brief"], data["day"]
     synthetic = brief.get("sources") == ["sample"]
     title = f"Bellwether morning brief, {day}" + (" (synthetic sample data)" if synthetic else "")
+    text = report_markdown(data).split("\n", 1)[1]  # the page has its own <h1>
     charts = [
         *[(f"{t} against its moving averages", chart_closes(data["closes"], t),
            f"marts.technicals_daily, the 12 months to {day}") for t in FOCUS],
@@ -290,7 +232,7 @@ def render(data: dict) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"{_markdown_html(brief_markdown(brief))}{extra_tables(data)}<h2>Charts</h2>{''.join(figures)}</body></html>"
+        f"{_MARKDOWN.render(text)}<h2>Charts</h2>{''.join(figures)}</body></html>"
     )
 
 

@@ -304,6 +304,12 @@ def _table_columns(con, model: Model) -> list[tuple[str, str]]:
     ]
 
 
+def latest_trade_date(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The run date a build from raw binds when none is given: the latest session with prices
+    (today on an empty warehouse)."""
+    return con.execute("select max(trade_date) from raw.prices_daily").fetchall()[0][0] or dt.date.today()
+
+
 def build(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -99,7 +99,7 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
     assert page_path == str(path.parent / "reports" / "brief-2025-01-27.html")
     page = open(page_path, encoding="utf-8").read()
     assert "<title>Bellwether morning brief, 2025-01-27 (synthetic sample data)</title>" in page
-    assert "not real market data" in page and "<b>Biggest dollar losers:</b> NVDA" in page
+    assert "not real market data" in page and "<strong>Biggest dollar losers:</strong> NVDA" in page
     figures = re.findall(r'<figure data-chart="([^"]+)">(.*?)</figure>', page, flags=re.S)
     assert len(figures) == 8 and all("<svg" in body and "As of 2025-01-27" in body for _, body in figures)
     assert all(label in page for label in ("trade date", "price (USD)", "puts / calls (volume)", "revenue (USD bn)"))  # titled axes with units
