@@ -12,7 +12,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK ?= 1
 
-.PHONY: run test lint bench constraints clean-venv
+.PHONY: run test soak lint bench constraints clean-venv
 
 $(STAMP): constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+soak: $(STAMP)  ## the kill-and-resume soak test (SIGKILL at 20 random points), a few minutes
+	$(BIN)/python -m pytest -m soak -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/sqlfluff lint sql

@@ -125,7 +125,7 @@ def prepare(
     settings, *, start: dt.date, end: dt.date | None, tickers, datasets, chunk: str | int, force: bool, now: dt.datetime,
 ) -> Job:
     """Validate a backfill before anything runs; BackfillError names what is wrong."""
-    src = registry.make_source(settings.source, settings.path, settings.universe, settings.live_config())
+    src = registry.make_source(settings.source, settings.path, settings.universe, settings.live_config(), settings.sample_start)
     try:
         chunk = plans.parse_chunk(chunk)
         end, wanted, chosen, refused, notes = resolve(
@@ -212,7 +212,7 @@ def backfill(
     tally = Tally(notes=list(notes))
     docs_dir = str(data_docs_dir(settings.warehouse, run_id))
     builds = []
-    with writer_slot(timeout_s=settings.lock_wait_s, holder=f"backfill run {run_id}"), \
+    with writer_slot(timeout_s=settings.lock_wait_s, holder=f"backfill run {run_id}", warehouse=settings.warehouse), \
             run_lock(settings.warehouse, holder=f"backfill run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="backfill", parameters=parameters, started_at=started_at)
         try:

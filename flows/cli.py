@@ -134,7 +134,7 @@ def _check_source(settings: Settings) -> object:
     from sources.registry import make_source
 
     try:
-        return make_source(settings.source, settings.path, settings.universe, settings.live_config())
+        return make_source(settings.source, settings.path, settings.universe, settings.live_config(), settings.sample_start)
     except ContractError as exc:
         _fail(str(exc), EXIT_USAGE)
 

@@ -44,7 +44,7 @@ from flows.settings import default_task_runner, get_settings
 from flows.tally import Tally, fail_run, fetch_and_load, finish_run
 from flows.writers import writer_slot
 from sources import calendar
-from transforms.plan import earliest_change
+from transforms.plan import build_since
 from transforms.summary import summary_markdown
 from warehouse.audit import SUCCEEDED, new_run_id
 from warehouse.checks import data_docs_dir
@@ -99,7 +99,7 @@ def nightly(
     }
     tally = Tally()
     docs_dir = str(data_docs_dir(settings.warehouse, run_id))
-    with writer_slot(timeout_s=settings.lock_wait_s, holder=f"nightly run {run_id}"), \
+    with writer_slot(timeout_s=settings.lock_wait_s, holder=f"nightly run {run_id}", warehouse=settings.warehouse), \
             run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
@@ -115,7 +115,7 @@ def nightly(
                     settings, windows, run_id=run_id, docs_dir=docs_dir, tally=tally, loaded_at=started_at,
                     bar=show.bar(f"nightly {day}: datasets", total=len(windows)), run_date_of=lambda _: day,
                 )
-            builds = tasks.build_marts(settings.warehouse, run_date=day, since=earliest_change(windows), run_id=run_id, docs_dir=docs_dir)
+            builds = tasks.build_marts(settings.warehouse, run_date=day, since=build_since(windows, tally.first_changed, day), run_id=run_id, docs_dir=docs_dir)
             tally.add_builds(builds)
             top = tasks.headline(settings.warehouse, run_date=day)
             report = tasks.morning_brief(settings.warehouse, run_date=day)

@@ -5,6 +5,7 @@ CLI flags override these; `.env.example` lists them all.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     lookback_days: int = Field(5, ge=0, description="sessions before the run date fetched again each night")
     history_sessions: int = Field(
         756, ge=0, description="sessions of history a first run fetches into an empty warehouse"
+    )
+    sample_start: dt.date | None = Field(
+        None, description="first session of the sample market (default 2015-01-02; the benchmarks use 20 years)"
     )
     lock_wait_s: float = Field(60.0, ge=0, description="how long a writer waits for another writer")
     fetch_ahead: int = Field(4, ge=1, le=64, description="fetches submitted ahead of the loads (bounds memory)")

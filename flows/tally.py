@@ -20,6 +20,8 @@ class Tally:
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
     rows_by_table: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The earliest date a load inserted or changed: where the incremental build starts.
+    first_changed: dt.date | None = None
 
     def add_builds(self, builds) -> None:
         for b in builds:
@@ -33,6 +35,8 @@ class Tally:
             "rejected": result.rejected,
         })
         self.rows_by_table[result.table] = self.rows_by_table.get(result.table, 0) + result.written
+        if result.first_changed is not None:
+            self.first_changed = min(filter(None, (self.first_changed, result.first_changed)))
         self.rejects += describe_rejects(batch.rejects, limit=5)
         self.failures += [f"{window.dataset} {o.ticker} ({window.start}..{window.end}): {o.reason}" for o in batch.failed.itertuples()]
         self.notes += [f"{window.dataset} {window.start}..{window.end}: {n}" for n in batch.notes]
@@ -78,7 +82,7 @@ def fetch_and_load(
     from flows import tasks
 
     def submit(window: DatasetWindow):
-        return tasks.fetch.submit(settings.source, settings.path, settings.universe, window, settings.live_config())
+        return tasks.fetch.submit(settings.source, settings.path, settings.universe, window, settings.live_config(), settings.sample_start)
 
     for i, (window, batch) in enumerate(fetch_in_order(windows, submit, settings.fetch_ahead), start=1):
         result = tasks.load_batch(

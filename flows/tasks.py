@@ -101,8 +101,11 @@ def builds_owed(warehouse: str) -> bool:
 
 
 @task(name="fetch", **TASK_OPTS)
-def fetch(source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow, live: LiveConfig | None = None) -> Batch:
-    source = registry.make_source(source_name, source_path, universe_path, live)
+def fetch(
+    source_name: str, source_path: str | None, universe_path: str, window: plans.DatasetWindow, live: LiveConfig | None = None,
+    sample_start: dt.date | None = None,
+) -> Batch:
+    source = registry.make_source(source_name, source_path, universe_path, live, sample_start)
     batch = registry.fetch(source, window.dataset, window.tickers, window.start, window.end)
     logger = get_run_logger()
     logger.info("fetched %s %s..%s from %s: %d rows, %d refused", window.dataset, window.start, window.end, source_name, batch.rows, len(batch.rejects))

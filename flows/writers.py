@@ -48,9 +48,19 @@ def ensure_writer_limit(limit: int = 1) -> str:
         return f"concurrency limit {WRITER_LIMIT!r}: {limit} slot (set)"
 
 
+def _slot_holder(warehouse: str | None) -> str:
+    """Prefect does not say which run holds a slot; on this machine the warehouse's lock file
+    names the run writing it (the usual holder: a run takes the slot, then the lock)."""
+    from warehouse.connect import current_writer
+
+    who = current_writer(warehouse) if warehouse else None
+    return f"{who} is writing {warehouse}" if who else "see the UI's Concurrency page"
+
+
 @contextlib.contextmanager
-def writer_slot(*, timeout_s: float, holder: str) -> Iterator[None]:
-    """Hold the `warehouse-writer` slot (against a Prefect server; a no-op in ephemeral mode)."""
+def writer_slot(*, timeout_s: float, holder: str, warehouse: str | None = None) -> Iterator[None]:
+    """Hold the `warehouse-writer` slot (against a Prefect server; a no-op in ephemeral mode).
+    Given up on, the message names the run writing `warehouse` when its lock file says."""
     if not server_configured():
         yield
         return
@@ -69,7 +79,7 @@ def writer_slot(*, timeout_s: float, holder: str) -> Iterator[None]:
                 stack.enter_context(take())
         except TimeoutError:
             raise WarehouseBusy(
-                f"{holder}: another run holds Prefect's {WRITER_LIMIT!r} concurrency slot (see the UI's Concurrency "
-                f"page); gave up after waiting {timeout_s:g} s"
+                f"{holder}: another run holds Prefect's {WRITER_LIMIT!r} concurrency slot ({_slot_holder(warehouse)}); "
+                f"gave up after waiting {timeout_s:g} s"
             ) from None
         yield

@@ -296,18 +296,23 @@ def _coerce(series: pd.Series, kind: str) -> pd.Series:
             parsed = series
         else:
             parsed = _parse_dates_as_written(series)
-        return parsed.dt.normalize().astype("datetime64[ns]")
+        return _nanoseconds(parsed.dt.normalize())
     if kind == TIMESTAMPTZ:
         parsed = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-        return parsed.astype("datetime64[ns, UTC]")
+        if _is_text(series):  # the date part read as DATE reads it
+            text = _as_text(series).str.strip()
+            iso = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+            parsed = parsed.where(iso | _states_a_day(text))
+        return _nanoseconds(parsed).astype("datetime64[ns, UTC]")
     if kind == DOUBLE:
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
             return series.astype("float64")
         return pd.to_numeric(_clean_number_text(series), errors="coerce").astype("float64")
     if kind == BIGINT:
         num = pd.to_numeric(_clean_number_text(series), errors="coerce").astype("float64")
-        # A volume of 1234.0 is fine; 1234.5 is not a count.
-        num = num.mask(num.notna() & (num != num.round()))
+        # A volume of 1234.0 is fine; 1234.5 is not a count, and neither is inf or a number
+        # BIGINT cannot hold (`1e400` in a volume cell).
+        num = num.mask(num.notna() & ((num != num.round()) | ~np.isfinite(num) | (num.abs() >= 2.0**63)))
         return num.round().astype("Int64")
     raise ValueError(f"unknown column type {kind}")
 
@@ -320,8 +325,8 @@ def _parse_dates_as_written(series: pd.Series) -> pd.Series:
     iso = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     if iso.any():
-        out[iso] = pd.to_datetime(text[iso].str[:10], errors="coerce", format="%Y-%m-%d")
-    rest = ~iso & text.notna() & (text != "")
+        out[iso] = _nanoseconds(pd.to_datetime(text[iso].str[:10], errors="coerce", format="%Y-%m-%d"))
+    rest = ~iso & _states_a_day(text)
     if rest.any():
         try:
             other = pd.to_datetime(text[rest], errors="coerce", format="mixed")
@@ -329,8 +334,34 @@ def _parse_dates_as_written(series: pd.Series) -> pd.Series:
             other = pd.to_datetime(text[rest], errors="coerce", format="mixed", utc=True)
         if isinstance(other.dtype, pd.DatetimeTZDtype):
             other = other.dt.tz_localize(None)
-        out[rest] = other
+        out[rest] = _nanoseconds(other)
     return out
+
+
+_TIME_OF_DAY = r"[T ]+\d{1,2}:\d{2}.*$"
+_DAY_PARTS = r"^[A-Za-z0-9]+(?:[/.\-\s,]+[A-Za-z0-9]+){2,3}$"
+_FOUR_DIGIT_YEAR = r"(?<!\d)\d{4}(?!\d)"
+
+
+def _states_a_day(text: pd.Series) -> pd.Series:
+    """Non-ISO text that names a day, a month and a four-digit year (`1/27/2025`,
+    `27-Jan-2025`, `Jan 27, 2025`, `20250127`), a time of day after it allowed. dateutil reads
+    far more, filling what is missing from today's date: `1.2.3` is 2003-01-02, `2025` is
+    1 January and `12:30` is today; such a cell is unreadable instead, and refused."""
+    day = text.str.replace(_TIME_OF_DAY, "", regex=True).str.strip()
+    shaped = day.str.match(_DAY_PARTS) & day.str.contains(_FOUR_DIGIT_YEAR)
+    return (shaped | day.str.fullmatch(r"\d{8}")).fillna(False).astype(bool)
+
+
+def _nanoseconds(parsed: pd.Series) -> pd.Series:
+    """Parsed times as nanosecond timestamps (zone kept). A time they cannot hold, before 1677
+    or after 2262 (a volume of `1000` or a negated `-2025-01-17` in a date cell), is
+    unreadable: NaT, for the caller to refuse, rather than an OutOfBoundsDatetime error."""
+    zone = parsed.dt.tz
+    naive = parsed.dt.tz_localize(None) if zone is not None else parsed
+    held = naive.notna() & (naive >= pd.Timestamp.min) & (naive <= pd.Timestamp.max)
+    out = naive.where(held).astype("datetime64[ns]")
+    return out.dt.tz_localize(zone) if zone is not None else out
 
 
 def given_mask(raw: pd.Series, kind: str) -> pd.Series:
@@ -351,9 +382,11 @@ def typed_frame(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
 def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> Batch:
     """Cast an adapter's frame to the contract, rejecting (never dropping) rows it cannot use.
 
-    Rejected: a value that does not parse as its column's type, a missing required value, a
-    NaN or infinite number, and every row of a key that appears more than once with differing
-    values (exact repeats collapse to one row, and a note says so).
+    Rejected: a value that does not parse as its column's type (a date must be ISO or name a
+    day, a month and a four-digit year, see `_states_a_day`), a missing required value, a NaN
+    or infinite number, and every row of a key that appears more than once with differing
+    values, exact repeats of those included (other exact repeats collapse to one row, and a
+    note says so).
     """
     missing = [c for c in dataset.required if c not in frame.columns]
     if missing:
@@ -390,7 +423,9 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
             flag(missing_value, f"{c} is missing")
 
     ok = reasons == ""
-    # Exact repeats collapse; conflicting repeats are all refused.
+    # Exact repeats collapse; conflicting repeats are all refused. A key whose rows differ is
+    # refused whole, exact repeats among them included: collapsing those would leave a line
+    # of the conflict in no reject at all.
     notes: list[str] = []
     key = list(dataset.key)
     candidates = typed[ok]
@@ -398,17 +433,21 @@ def conform(dataset: Dataset, frame: pd.DataFrame, *, default_ref: str = "") -> 
     if dup_mask.any():
         dups = candidates[dup_mask]
         exact = dups.duplicated(keep="first")
-        n_exact = int(exact.sum())
+        distinct = dups[~exact]
+        differing = distinct[distinct.duplicated(subset=key, keep=False)][key]
+        conflict = pd.Series(
+            pd.MultiIndex.from_frame(dups[key]).isin(pd.MultiIndex.from_frame(differing)), index=dups.index
+        )
+        repeat = exact & ~conflict
+        n_exact = int(repeat.sum())
         if n_exact:
             notes.append(f"{dataset.name}: {n_exact} exact repeated row(s) collapsed")
-            exact_idx = exact[exact].index
+            exact_idx = repeat[repeat].index
             ok[exact_idx] = False  # not refused: identical to a kept row
             reasons[exact_idx] = "__repeat__"
-        remaining = candidates.loc[dup_mask & ok[candidates.index]]
-        conflict = remaining.duplicated(subset=key, keep=False)
         conflict_idx = conflict[conflict].index
         if len(conflict_idx):
-            clash = remaining.loc[conflict_idx, key].copy()
+            clash = dups.loc[conflict_idx, key].copy()
             where = pd.Series(
                 [f"line {lines[j]}" if not pd.isna(lines[j]) else f"row {j + 1}" for j in conflict_idx],
                 index=conflict_idx,

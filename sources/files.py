@@ -49,9 +49,11 @@ Errors: a missing root folder is a `ContractError`. A missing subfolder gives an
 with a note. A file that cannot be read at all (empty, binary, no date or close column,
 unknown put/call layout) becomes one reject row (line NA) with the reason, plus a note, and
 the other files still load. Bad rows are refused by `conform` (or here, for contradictions
-it cannot see) with file, 1-based physical line and reason. Rows are filtered to the date
-window and tickers after conforming; refused rows whose date is outside the window are not
-reported (they were not asked for), refused rows without a readable date always are.
+it cannot see) with file, 1-based physical line and reason. A last line that has fewer cells
+than the header and no line break after it (a file cut off mid-row) is refused too: its
+missing cells are unknown, not blank. Rows are filtered to the date window and tickers after
+conforming; refused rows whose date is outside the window are not reported (they were not
+asked for), refused rows without a date `conform` can read always are.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ import pandas as pd
 
 from sources.base import ticker_from_stem
 from sources.cboe_format import (
+    HEADER_SEARCH_LINES,
     NAN_SPELLINGS,
     csv_cells,
     extra_cells,
@@ -79,6 +82,7 @@ from sources.cboe_format import (
     split_line,
 )
 from sources.contract import (
+    DATE,
     FUNDAMENTALS,
     OPTION_QUOTES,
     PRICES,
@@ -478,12 +482,14 @@ class _Gather:
 
 
 def _rejects_wanted(rejects: pd.DataFrame, date_column: str, start, end, wanted: set[str] | None) -> pd.Series:
-    """Refused rows asked for: date in the window or unreadable, ticker wanted or unknown."""
+    """Refused rows asked for: date in the window or unreadable, ticker wanted or unknown.
+
+    The date is read as `conform` reads it, so a value the contract could not read (a volume
+    of 1000 in the date column) is unreadable here too and reported, not taken for the year
+    1000 and left out as outside the window."""
     days = rejects["key"].map(lambda k: json.loads(k).get(date_column) if isinstance(k, str) else None)
-    text = days.map(lambda v: _date_text_one(v) if isinstance(v, str) else None)
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_localize(None)
+    dated = Dataset(name=date_column, columns={date_column: DATE}, key=(date_column,), required=(), date_column=date_column)
+    parsed = typed_frame(pd.DataFrame({date_column: days.astype(object)}), dated)[date_column]
     keep = parsed.isna() | ((parsed >= pd.Timestamp(start)) & (parsed <= pd.Timestamp(end)))
     if wanted is not None:
         tickers = rejects["ticker"].map(lambda t: _yahoo_one(t) if isinstance(t, str) and t.strip() else None)
@@ -539,13 +545,31 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _lines(path: Path) -> list[str]:
-    lines = physical_lines(_read_text(path))
-    while lines and not lines[-1].strip():
-        lines.pop()
+def _lines(path: Path) -> tuple[list[str], bool]:
+    """The file's lines (trailing blank ones dropped), and whether it ends without a line break."""
+    lines, open_end = _text_lines(_read_text(path))
     if not lines:
         raise _Refused("file is empty")
-    return lines
+    return lines, open_end
+
+
+def _text_lines(text: str) -> tuple[list[str], bool]:
+    lines = physical_lines(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines, not text.rstrip(" \t").endswith(("\n", "\r"))
+
+
+def _cut_off(lines: list[str], open_end: bool, width: int) -> str:
+    """Why the last line cannot be read, when it looks cut off: the file ends inside it (no
+    line break after it) and it has fewer cells than the header's `width`, as a download or a
+    copy stopped mid-row leaves it. Its missing cells are unknown, not blank. "" otherwise."""
+    if not open_end or not lines:
+        return ""
+    n = len(split_line(lines[-1]))
+    if n >= width:
+        return ""
+    return f"the last line has {n} of the header's {width} cells and no line break after it: the file looks cut off"
 
 
 def _listing(names: Sequence[str], limit: int = 15) -> str:
@@ -615,11 +639,15 @@ def _as_date(value) -> dt.date | None:
     return None if pd.isna(parsed) else parsed.date()
 
 
-def _width_problem(cells: pd.DataFrame, width: int) -> pd.Series:
+def _width_problem(cells: pd.DataFrame, width: int, lines: list[str], open_end: bool) -> pd.Series:
     extra = extra_cells(cells, width)
-    return pd.Series(
+    problem = pd.Series(
         np.where(extra > 0, f"the line has more cells than the header's {width}", ""), index=cells.index
     )
+    cut = _cut_off(lines, open_end, width)
+    if cut:
+        problem[cells["_line"] == len(lines)] = cut
+    return problem
 
 
 def _column(cells: pd.DataFrame, index: int | None) -> pd.Series | None:
@@ -631,7 +659,7 @@ def _column(cells: pd.DataFrame, index: int | None) -> pd.Series | None:
 
 
 def _price_rows(path: Path, ticker: str) -> tuple[pd.DataFrame, list[str]]:
-    lines = _lines(path)
+    lines, open_end = _lines(path)
     notes: list[str] = []
     first = split_line(lines[0])
     second = split_line(lines[1]) if len(lines) > 1 else []
@@ -697,7 +725,7 @@ def _price_rows(path: Path, ticker: str) -> tuple[pd.DataFrame, list[str]]:
             "split_ratio": split,
             "_source_ref": str(path),
             "_line": cells["_line"],
-            "_problem": _width_problem(cells, len(names)),
+            "_problem": _width_problem(cells, len(names), lines, open_end),
         },
         index=cells.index,
     )
@@ -705,8 +733,20 @@ def _price_rows(path: Path, ticker: str) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _putcall_rows(path: Path, hint: str | None) -> tuple[pd.DataFrame, list[str]]:
-    frame = parse_cboe_putcall(_read_text(path), str(path), hint)
-    return frame, list(frame.attrs.get("notes", []))
+    text = _read_text(path)
+    frame = parse_cboe_putcall(text, str(path), hint)
+    notes = list(frame.attrs.get("notes", []))
+    lines, open_end = _text_lines(text)
+    # The header, as parse_cboe_putcall finds it: the first line among the first 30 whose first
+    # cell is DATE / trade_date.
+    header = next(
+        (cells for cells in map(split_line, lines[:HEADER_SEARCH_LINES]) if cells and norm(cells[0]) in {"date", "tradedate"}),
+        None,
+    )
+    cut = _cut_off(lines, open_end, len(header)) if header else ""
+    if cut:
+        frame = frame.assign(_problem=np.where(frame["_line"] == len(lines), cut, ""))
+    return frame, notes
 
 
 def _date_in_name(relative: Path) -> dt.date | None:
@@ -739,7 +779,7 @@ def _type_in_name(relative: Path) -> str | None:
 
 
 def _option_rows(path: Path, relative: Path, stated: dt.date | None) -> tuple[pd.DataFrame, list[str]]:
-    lines = _lines(path)
+    lines, open_end = _lines(path)
     names = split_line(lines[0])
     notes: list[str] = []
     found, ignored, duplicate = _columns(names, _OPTION_ALIASES)
@@ -750,7 +790,7 @@ def _option_rows(path: Path, relative: Path, stated: dt.date | None) -> tuple[pd
         notes.append(f"{path}: ignored column(s) {', '.join(noted + [f'{d} (repeated)' for d in duplicate])}")
     cells = csv_cells(lines, 1)
     col = {c: _column(cells, i) for c, i in found.items()}
-    problem = _width_problem(cells, len(names))
+    problem = _width_problem(cells, len(names), lines, open_end)
 
     def complain(mask: pd.Series, text: pd.Series | str) -> None:
         nonlocal problem
@@ -868,7 +908,7 @@ def _option_rows(path: Path, relative: Path, stated: dt.date | None) -> tuple[pd
 
 
 def _tidy_rows(path: Path, dataset: Dataset) -> tuple[pd.DataFrame, list[str]]:
-    lines = _lines(path)
+    lines, open_end = _lines(path)
     names = split_line(lines[0])
     aliases = {norm(c): c for c in dataset.columns} | _TIDY_ALIASES.get(dataset.name, {})
     found, ignored, duplicate = _columns(names, aliases)
@@ -905,5 +945,5 @@ def _tidy_rows(path: Path, dataset: Dataset) -> tuple[pd.DataFrame, list[str]]:
     loose["ticker"] = _yahoo(loose["ticker"]).where(~_blank(loose["ticker"]), "")
     loose["_source_ref"] = str(path)
     loose["_line"] = cells["_line"]
-    loose["_problem"] = _width_problem(cells, len(names))
+    loose["_problem"] = _width_problem(cells, len(names), lines, open_end)
     return loose, notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,12 +18,21 @@ SOURCE_NAMES = ("sample", "files", "live")
 
 
 @lru_cache(maxsize=8)
-def make_source(name: str, path: str | None = None, universe_path: str | None = None, live: "LiveConfig | None" = None) -> Source:
-    """A source object; cached so that the tasks of one run share a sample market or a folder scan."""
-    if name == "sample":
-        from sources.sample import SampleSource
+def make_source(
+    name: str,
+    path: str | None = None,
+    universe_path: str | None = None,
+    live: "LiveConfig | None" = None,
+    sample_start: dt.date | None = None,
+) -> Source:
+    """A source object; cached so that the tasks of one run share a sample market or a folder scan.
 
-        return SampleSource(universe=load_universe(universe_path))
+    `sample_start`: the sample market's first session (default its own, 2015-01-02); the
+    benchmarks run a 20-year market (see bench/)."""
+    if name == "sample":
+        from sources.sample import DEFAULT_HISTORY_START, SampleSource
+
+        return SampleSource(universe=load_universe(universe_path), history_start=sample_start or DEFAULT_HISTORY_START)
     if name == "files":
         if not path:
             raise ContractError("the files source needs a folder: pass --path DIR")

@@ -16,8 +16,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-# Tests never read a developer's .env or BELLWETHER_* settings.
-for key in [k for k in os.environ if k.startswith("BELLWETHER_")]:
+# Tests never read a developer's .env or BELLWETHER_* settings (the soak test's own knobs,
+# BELLWETHER_SOAK_*, are not settings of Bellwether's and stay).
+for key in [k for k in os.environ if k.startswith("BELLWETHER_") and not k.startswith("BELLWETHER_SOAK_")]:
     del os.environ[key]
 
 

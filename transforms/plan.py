@@ -79,9 +79,14 @@ def plan_nightly(
     return plans
 
 
-def earliest_change(plans: list[DatasetWindow]) -> dt.date | None:
-    """Where the incremental build starts: the earliest date any window touched."""
-    return min((p.start for p in plans), default=None)
+def build_since(plans: list[DatasetWindow], first_changed: dt.date | None, run_date: dt.date) -> dt.date:
+    """Where a night's incremental build starts: the look-back windows' first session (so a
+    night whose build failed is rebuilt the next night), or the earliest row the loads changed
+    (`LoadResult.first_changed`) when earlier, e.g. a new ticker's history. A first-history
+    window that brought nothing new (a fund has no fundamentals, so it asks for its history
+    every night) does not pull the build years back."""
+    starts = [p.start for p in plans if not p.first_history]
+    return min([*starts, first_changed or run_date, run_date])
 
 
 # -- backfills ---------------------------------------------------------------------------------

@@ -78,6 +78,28 @@ def describe_holder(holder: dict | None) -> str:
     return f"{holder.get('holder', 'a writer')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {since})"
 
 
+def current_writer(target: str | Path) -> str | None:
+    """Who is writing the warehouse right now, as its lock file names them. None when nobody
+    holds the writer lock (the record a killed run leaves behind names a holder whose lock went
+    with it) or the target is not a local file."""
+    if not is_file_target(target):
+        return None
+    db_path = Path(target).resolve()
+    try:
+        fd = os.open(lock_path(db_path), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return describe_holder(read_holder(db_path))
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def writer_lock(db_path: Path, *, holder: str, wait_s: float = DEFAULT_WAIT_S) -> Iterator[None]:
     """Hold the warehouse's writer lock; wait at most `wait_s` seconds for another writer."""

@@ -34,6 +34,9 @@ class LoadResult:
     rejected: int
     removed: int = 0
     failed: tuple[str, ...] = ()  # tickers the source could not fetch (see audit.fetch_outcomes)
+    # The earliest date (the dataset's date column) of a row this load inserted or changed:
+    # where an incremental build has to start. None when nothing was written.
+    first_changed: dt.date | None = None
 
     @property
     def written(self) -> int:
@@ -61,35 +64,60 @@ def _upsert(
     source: str,
     run_id: str,
     loaded_at: dt.datetime,
-) -> tuple[int, int]:
-    """Upsert `frame` into `table` (inside the caller's transaction). Returns (inserted, updated)."""
+    date_column: str | None = None,
+) -> tuple[int, int, dt.date | None]:
+    """Upsert `frame` into `table` (inside the caller's transaction). Returns (inserted,
+    updated, the earliest `date_column` value among the rows inserted or updated).
+
+    Two statements: an UPDATE of the rows whose key exists and whose values changed, then an
+    INSERT of the keys not there yet (the primary key still refuses a key twice). Measured at
+    S&P 500 scale (bench/), this is several times faster than one INSERT .. ON CONFLICT DO
+    UPDATE, and with `date_column` (a key column) the lookups only read the batch's date range
+    (DuckDB skips the other row groups by their min/max)."""
     if frame.empty:
-        return 0, 0
-    incoming = _arrow(frame)
-    view = "bellwether_incoming"
-    con.register(view, incoming)
+        return 0, 0, None
+    view, typed = "bellwether_incoming", "bellwether_typed"
+    con.register(view, _arrow(frame))
     try:
-        casts = ",\n".join(f"cast({c} as {t}) as {c}" for c, t in columns.items())
-        select = (
-            f"select {casts}, cast($source as varchar) as source, cast($run_id as varchar) as run_id, "
-            f"cast($loaded_at as timestamptz) as loaded_at from {view}"
+        casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in columns.items())
+        con.execute(
+            f"create or replace temp table {typed} as select {casts}, cast($source as varchar) as source, "
+            f"cast($run_id as varchar) as run_id, cast($loaded_at as timestamptz) as loaded_at from {view}",
+            {"source": source, "run_id": run_id, "loaded_at": loaded_at},
         )
-        params = {"source": source, "run_id": run_id, "loaded_at": loaded_at}
-        on = " and ".join(f"t.{k} = i.{k}" for k in key)
-        inserted = con.execute(
-            f"select count(*) from ({select}) as i where not exists (select 1 from {table} as t where {on})",
-            params,
-        ).fetchone()[0]
-        value_cols = [c for c in columns if c not in key] + ["source"]
-        changed = " or ".join(f"{table}.{c} is distinct from excluded.{c}" for c in value_cols)
-        sets = ", ".join(f"{c} = excluded.{c}" for c in value_cols + ["run_id", "loaded_at"])
-        written = con.execute(
-            f"insert into {table} by name {select} on conflict ({', '.join(key)}) do update set {sets} where {changed}",
-            params,
-        ).fetchone()[0]
     finally:
         _unregister(con, view)
-    return int(inserted), int(written) - int(inserted)
+    try:
+        on = " and ".join(f"t.{k} = i.{k}" for k in key)
+        params: dict = {}
+        lo = None
+        if date_column is not None and date_column in key:
+            lo, hi = con.execute(f"select min({date_column}), max({date_column}) from {typed}").fetchone()
+            on += f" and t.{date_column} between $lo and $hi"
+            params = {"lo": lo, "hi": hi}
+        value_cols = [c for c in columns if c not in key] + ["source"]
+        changed = " or ".join(f"t.{c} is distinct from i.{c}" for c in value_cols)
+        sets = ", ".join(f"{c} = i.{c}" for c in value_cols + ["run_id", "loaded_at"])
+        updated = con.execute(f"update {table} as t set {sets} from {typed} as i where {on} and ({changed})", params).fetchone()[0]
+        inserted = con.execute(
+            f"insert into {table} by name select * from {typed} as i where not exists (select 1 from {table} as t where {on})",
+            params,
+        ).fetchone()[0]
+        first_changed = None
+        if lo is not None and (inserted or updated):
+            if inserted == len(frame):
+                first_changed = lo
+            else:  # the rows written now carry this load's lineage
+                first_changed = con.execute(
+                    f"select min(t.{date_column}) from {table} as t inner join {typed} as i on {on} "
+                    "where t.run_id = $run_id and t.loaded_at = $loaded_at",
+                    params | {"run_id": run_id, "loaded_at": loaded_at},
+                ).fetchone()[0]
+    finally:
+        # After a failed statement the transaction is aborted (the rollback drops it anyway).
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"drop table if exists {typed}")
+    return int(inserted), int(updated), first_changed
 
 
 def quarantine(
@@ -211,8 +239,9 @@ def load_batch(
     try:
         checks.record_results(con, check_results, run_id=run_id, at=loaded_at)
         fresh = batch.frame[~_republished(con, ds, batch.frame)]
-        inserted, updated = _upsert(
-            con, table, dict(ds.columns), ds.key, fresh, source=source, run_id=run_id, loaded_at=loaded_at
+        inserted, updated, first_changed = _upsert(
+            con, table, dict(ds.columns), ds.key, fresh, source=source, run_id=run_id, loaded_at=loaded_at,
+            date_column=ds.date_column,
         )
         rejected = quarantine(con, batch.rejects, run_id=run_id, table=table, at=loaded_at)
         record_outcomes(con, batch.outcomes, run_id=run_id, source=source, at=loaded_at)
@@ -224,6 +253,7 @@ def load_batch(
             unchanged=len(batch.frame) - inserted - updated,
             rejected=rejected,
             failed=tuple(batch.failed["ticker"]),
+            first_changed=first_changed,
         )
         _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=window, notes=batch.notes)
         if before_commit is not None:
@@ -243,7 +273,7 @@ def load_universe(
     frame = universe[list(columns)].copy()
     con.begin()
     try:
-        inserted, updated = _upsert(
+        inserted, updated, _ = _upsert(
             con, "raw.universe", columns, ("ticker",), frame, source=source, run_id=run_id, loaded_at=loaded_at
         )
         con.register("bellwether_universe_keys", _arrow(frame[["ticker"]]))

@@ -45,6 +45,20 @@ def test_a_restated_value_replaces_the_row_and_its_lineage(con):
     assert rows == [(dt.date(2025, 1, 27), 118.42, "r2"), (dt.date(2025, 1, 28), 128.99, "r2")]
 
 
+def test_a_load_reports_the_earliest_date_it_changed(con):
+    """first_changed is where the incremental build must start: the earliest row inserted or
+    restated, not the earliest row delivered (unchanged rows change nothing)."""
+    first = load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-24", 142.62), ("NVDA", "2025-01-27", 118.0)])),
+                       source="sample", run_id="r1", loaded_at=T1)
+    assert first.first_changed == dt.date(2025, 1, 24)  # all new: the earliest delivered
+    window = [("NVDA", "2025-01-24", 142.62), ("NVDA", "2025-01-27", 118.42), ("NVDA", "2025-01-28", 128.99)]
+    restated = load_batch(con, conform(PRICES, prices(window)), source="sample", run_id="r2", loaded_at=T2)
+    assert (restated.inserted, restated.updated, restated.unchanged) == (1, 1, 1)
+    assert restated.first_changed == dt.date(2025, 1, 27)  # 01-24 came again unchanged
+    again = load_batch(con, conform(PRICES, prices(window)), source="sample", run_id="r3", loaded_at=T2 + dt.timedelta(days=1))
+    assert (again.written, again.first_changed) == (0, None)
+
+
 def test_rejects_go_to_quarantine_with_original_values(con):
     f = prices([("NVDA", "2025-01-27", "118.42"), ("NVDA", "2025-01-28", "abc")])
     f["_source_ref"] = "prices/NVDA.csv"

@@ -1,0 +1,230 @@
+"""`make bench`: the S&P 500-scale benchmarks; figures to bench/results.json.
+
+    python -m bench.run [--repeats 3] [--work DIR] [--only load,full_build,...] [--out bench/results.json]
+
+Each stage runs `--repeats` times, each time in a fresh process on a fresh copy of its
+starting warehouse; the figure kept is the median, the peak RSS the largest. The data (see
+bench/data.py) is generated in the stage's process, outside the timed part. Targets are
+printed beside the figures; they are goals to read, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from bench.data import N_TICKERS, SCALE_ENV, SNAPSHOT_SESSIONS, YEARS, BenchMarket
+from bench.stages import BUILT, LOADED
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+STAGES = ("load", "full_build", "incremental", "checks", "peer", "nightly")
+console = Console()
+
+
+def machine() -> dict:
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "duckdb": _version("duckdb"),
+        "pandas": _version("pandas"),
+        "prefect": _version("prefect"),
+    }
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def _child(cmd: list[str], *, env: dict, log: Path) -> tuple[float, float, int]:
+    """Run one process to its end: (wall seconds, its peak RSS in MiB, exit status)."""
+    began = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - began, usage.ru_maxrss / 1024, proc.returncode
+
+
+def run_stage(name: str, work: Path, env: dict, market: BenchMarket, i: int) -> dict:
+    log = work / f"{name}-{i}.log"
+    if name == "nightly":
+        return run_nightly(work, env, market, log)
+    out = work / f"{name}-{i}.json"
+    wall, rss, code = _child([sys.executable, "-m", "bench.stages", name, str(work), str(out)], env=env, log=log)
+    if code != 0:
+        raise SystemExit(f"bench stage {name} failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
+    return json.loads(out.read_text()) | {"wall_s": wall, "peak_rss_mib": rss}
+
+
+def run_nightly(work: Path, env: dict, market: BenchMarket, log: Path) -> dict:
+    """The whole nightly run as users start it (`bellwether run`), for the next session, on a
+    copy of the built 20-year warehouse with the 500-ticker universe: Prefect's temporary
+    server, fetches, checks, loads, the incremental build and its checks, Data Docs, the brief."""
+    target = work / "nightly.duckdb"
+    for suffix in ("", ".wal"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(work / BUILT, target)
+    universe = market.write_universe(work / "universe-500.csv")
+    env = env | {
+        "BELLWETHER_WAREHOUSE": str(target), "BELLWETHER_SAMPLE_START": str(market.history_start),
+        "BELLWETHER_PROGRESS": "off", "PREFECT_HOME": str(work / ".prefect"),
+    }
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--source", "sample", "--date", str(market.next_session), "--universe", str(universe)]
+    wall, rss, code = _child(cmd, env=env, log=log)
+    if code != 0:
+        raise SystemExit(f"the nightly run failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
+    return {"seconds": wall, "wall_s": wall, "peak_rss_mib": rss}
+
+
+def prepare(work: Path, env: dict, market: BenchMarket) -> None:
+    """The starting warehouses: history loaded (base-loaded) and built (base-built), kept in
+    --work between runs of the same scale."""
+    scale = work / "scale.txt"
+    if scale.exists() and scale.read_text() != market.scale:
+        for name in (LOADED, BUILT):
+            (work / name).unlink(missing_ok=True)
+    scale.write_text(market.scale)
+    if not (work / LOADED).exists():
+        console.print(f"preparing: loading the {market.years}-year history once ...")
+        run_stage("load", work, env, market, 0)
+        shutil.move(work / "load.duckdb", work / LOADED)
+    if not (work / BUILT).exists():
+        console.print("preparing: building every mart once ...")
+        run_stage("full_build", work, env, market, 0)
+        shutil.move(work / "full.duckdb", work / BUILT)
+    if not (work / ".prefect").exists():  # Prefect creates and migrates its database on first use
+        console.print("preparing: Prefect's local database ...")
+        warm = "from prefect import flow; flow(name='bench-warm-up')(lambda: None)()"
+        subprocess.run([sys.executable, "-c", warm], cwd=ROOT, env=env | {"PREFECT_HOME": str(work / ".prefect")},
+                       check=True, capture_output=True)
+
+
+TARGETS = {
+    "full_build_s": ("<=", 30.0, "the full build of all marts within 30 s"),
+    "incremental_build_s": ("<=", None, "the incremental nightly build within 10% of the full build"),
+    "load_rows_per_s": (">=", 1_000_000, "loads above 1 million rows per second"),
+    "pandas_peer_ratio": (">=", 5.0, "the pandas peer at least 5 times slower"),
+    "peak_rss_mib": ("<", 4096, "peak memory under 4 GiB"),
+}
+
+
+def summarise(runs: dict[str, list[dict]], market: BenchMarket) -> dict:
+    def median(stage: str, key: str = "seconds") -> float | None:
+        values = [r[key] for r in runs.get(stage, [])]
+        return statistics.median(values) if values else None
+
+    figures = {
+        "full_build_s": median("full_build"),
+        "incremental_build_s": median("incremental"),
+        "load_rows_per_s": median("load", "rows_per_s"),
+        "nightly_500_s": median("nightly"),
+        "checks_night_s": median("checks"),
+        "pandas_peer_ratio": median("peer", "ratio"),
+        "peak_rss_mib": max((r["peak_rss_mib"] for rs in runs.values() for r in rs), default=None),
+    }
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}
+
+
+def verdicts(figures: dict) -> dict[str, str]:
+    out = {}
+    for key, (op, target, _) in TARGETS.items():
+        value = figures.get(key)
+        if key == "incremental_build_s" and figures.get("full_build_s"):
+            target = 0.10 * figures["full_build_s"]
+        if value is None or target is None:
+            continue
+        met = value <= target if op == "<=" else value >= target if op == ">=" else value < target
+        out[key] = ("met" if met else "missed") + f" ({op} {target:,.4g})"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per stage (the median is kept)")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed after)")
+    parser.add_argument("--only", default=",".join(STAGES), help=f"stages to run, of {', '.join(STAGES)}")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the figures go (default bench/results.json; at another scale, results.json in --work)")
+    parser.add_argument("--tickers", type=int, default=N_TICKERS, help="tickers in the market (a smaller run for a try-out)")
+    parser.add_argument("--years", type=int, default=YEARS, help="years of history")
+    parser.add_argument("--snapshots", type=int, default=SNAPSHOT_SESSIONS, help="sessions of option and valuation snapshots")
+    args = parser.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+
+    info = machine()
+    console.print(f"machine: {info['cores']} cores, {info['memory_gib']} GiB memory, {info['cpu']}, Python {info['python']}, "
+                  f"DuckDB {info['duckdb']}, pandas {info['pandas']}")
+    market = BenchMarket(n_tickers=args.tickers, years=args.years, snapshot_sessions=args.snapshots)
+    console.print(f"market: {market.n_tickers} tickers x {market.years} years ({market.history_start}..{market.history_end}), "
+                  f"option and valuation snapshots for the last {market.snapshot_sessions} sessions; next session {market.next_session}")
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "PREFECT_LOGGING_LEVEL": "WARNING", SCALE_ENV: market.scale}
+    env.pop("BELLWETHER_WAREHOUSE", None)
+    scratch = args.work or Path(tempfile.mkdtemp(prefix="bellwether-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    default_scale = market.scale == BenchMarket().scale
+    out = args.out or (RESULTS if default_scale else (args.work or Path.cwd()) / "results.json")
+    began = time.perf_counter()
+    runs: dict[str, list[dict]] = {}
+    try:
+        prepare(scratch, env, market)
+        for stage in only:
+            for i in range(1, args.repeats + 1):
+                r = run_stage(stage, scratch, env, market, i)
+                runs.setdefault(stage, []).append(r)
+                console.print(f"  {stage} run {i}/{args.repeats}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mib']:,.0f} MiB"
+                              + (f", {r['rows_per_s']:,.0f} rows/s" if "rows_per_s" in r else "")
+                              + (f", pandas/SQL {r['ratio']:.1f}x" if "ratio" in r else ""))
+    finally:
+        if args.work is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    figures = summarise(runs, market)
+    judged = verdicts(figures)
+    table = Table(title=f"Bellwether benchmarks (median of {args.repeats})")
+    for col in ("figure", "value", "target"):
+        table.add_column(col)
+    for key, value in figures.items():
+        table.add_row(key, "-" if value is None else f"{value:,.3f}" if isinstance(value, float) else f"{value:,}", judged.get(key, ""))
+    console.print(table)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    measured = {k: v for k, v in figures.items() if v is not None}
+    result = previous | measured | {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "make bench" + (f" (python -m bench.run {' '.join(argv or sys.argv[1:])})" if (argv or sys.argv[1:]) else ""),
+        "repeats": args.repeats,
+        "machine": info,
+        "market": {"tickers": market.n_tickers, "years": market.years, "history": f"{market.history_start}..{market.history_end}",
+                   "snapshot_sessions": market.snapshot_sessions, "next_session": str(market.next_session)},
+        "targets": {**previous.get("targets", {}), **judged},
+        "runs": {**previous.get("runs", {}), **runs},
+        "wall_s": round(time.perf_counter() - began, 1),
+    }
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    console.print(f"figures written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

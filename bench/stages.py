@@ -1,0 +1,201 @@
+"""One benchmark stage per process: `python -m bench.stages STAGE WORKDIR RESULT_JSON`.
+
+Each stage starts from a warehouse file the orchestrator (bench/run.py) prepared, times only
+the work it names, and writes its figures to RESULT_JSON. Running each in its own process
+gives each its own peak RSS (the orchestrator reads it with os.wait4).
+
+Stages:
+- load: every history chunk into a new warehouse through `warehouse.load.load_batch` (keyed
+  upserts, lineage, audit rows; one transaction per chunk). Generating the chunk is not timed.
+- full_build: every staging view and mart, full refresh (`transforms.runner.build`), no checks.
+- incremental: the nightly's incremental build after one new session: plan the night as the
+  nightly does, fetch and load it (not timed), then build from the earliest change (timed).
+- checks: the checks on one night's batches (sql/raw/*.checks.yml, before loading) and on the
+  marts the incremental build rebuilt (after each model), Great Expectations included.
+- peer: marts.technicals_daily and marts.putcall_sentiment built by the SQL runner and by the
+  pandas peer (bench/peer.py) from the same warehouse, checked equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from bench.data import BenchMarket
+from transforms import plan as plans
+from transforms import runner
+from warehouse import checks, load
+from warehouse.connect import writer
+
+LOADED, BUILT = "base-loaded.duckdb", "base-built.duckdb"
+RUN_ID = "bench"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _copy(work: Path, base: str, name: str) -> Path:
+    target = work / name
+    for suffix in ("", ".wal"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(work / base, target)
+    return target
+
+
+def _builds(results) -> dict:
+    return {r.relation: {"mode": r.mode, "rows": r.rows, "rows_written": r.rows_written, "seconds": round(r.seconds, 3)} for r in results}
+
+
+def stage_load(work: Path, market: BenchMarket) -> dict:
+    path = work / "load.duckdb"
+    path.unlink(missing_ok=True)
+    rows: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    with writer(path, holder="bench load") as con:
+        load.load_universe(con, market.source.universe, source="sample", run_id=RUN_ID, loaded_at=_now())
+        for chunk, batch in market.batches():
+            began = time.perf_counter()
+            result = load.load_batch(
+                con, batch, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(chunk.start, chunk.end)
+            )
+            seconds[chunk.dataset] = seconds.get(chunk.dataset, 0.0) + time.perf_counter() - began
+            if result.inserted != batch.rows:
+                raise RuntimeError(f"{chunk}: {batch.rows} rows delivered, {result.inserted} inserted")
+            rows[chunk.dataset] = rows.get(chunk.dataset, 0) + result.inserted
+    total_rows, total_s = sum(rows.values()), sum(seconds.values())
+    return {
+        "seconds": total_s, "rows": total_rows, "rows_per_s": total_rows / total_s,
+        "by_dataset": {d: {"rows": rows[d], "seconds": round(seconds[d], 3), "rows_per_s": round(rows[d] / seconds[d])} for d in rows},
+        "file_mib": round(path.stat().st_size / 2**20, 1),
+    }
+
+
+def stage_full_build(work: Path, market: BenchMarket) -> dict:
+    path = _copy(work, LOADED, "full.duckdb")
+    with writer(path, holder="bench full build") as con:
+        began = time.perf_counter()
+        results = runner.build(con, run_date=market.history_end, since=None, full_refresh=True)
+        seconds = time.perf_counter() - began
+    return {"seconds": seconds, "models": _builds(results), "file_mib": round(path.stat().st_size / 2**20, 1)}
+
+
+def _load_night(con, market: BenchMarket) -> tuple[list[plans.DatasetWindow], list]:
+    """Plan, fetch and load the next session as the nightly does (tickers known: a 5-session look-back)."""
+    windows = plans.plan_nightly(
+        con, run_date=market.next_session, tickers=tuple(market.source.tickers), lookback_sessions=5, history_sessions=756
+    )
+    from sources.registry import fetch
+
+    batches = [fetch(market.source, w.dataset, w.tickers, w.start, w.end) for w in windows]
+    return windows, batches
+
+
+def stage_incremental(work: Path, market: BenchMarket) -> dict:
+    path = _copy(work, BUILT, "incremental.duckdb")
+    with writer(path, holder="bench incremental") as con:
+        windows, batches = _load_night(con, market)
+        loaded, changed = {}, []
+        for w, b in zip(windows, batches, strict=True):
+            r = load.load_batch(con, b, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
+            loaded[f"{w.dataset} {w.start}..{w.end}"] = {"delivered": r.delivered, "inserted": r.inserted, "updated": r.updated}
+            changed.append(r.first_changed)
+        first_changed = min(filter(None, changed), default=None)
+        since = plans.build_since(windows, first_changed, market.next_session)
+        began = time.perf_counter()
+        results = runner.build(con, run_date=market.next_session, since=since)
+        seconds = time.perf_counter() - began
+    return {"seconds": seconds, "since": str(since), "run_date": str(market.next_session), "loaded": loaded, "models": _builds(results)}
+
+
+def stage_checks(work: Path, market: BenchMarket) -> dict:
+    path = _copy(work, BUILT, "checks.duckdb")
+    files = checks.discover_checks()
+    expectations = checks.Expectations()
+    began = time.perf_counter()
+    expectations._context()  # Great Expectations' context: created once per run, timed apart
+    context_s = time.perf_counter() - began
+    with writer(path, holder="bench checks") as con:
+        windows, batches = _load_night(con, market)
+        raw_s, raw_checks, raw_rows, changed = 0.0, 0, 0, []
+        for w, b in zip(windows, batches, strict=True):
+            began = time.perf_counter()
+            outcome = checks.check_batch(
+                con, b.frame, files.get(f"raw.{w.dataset}"), run_date=market.next_session, lineage=b.lineage_frame(),
+                batch_ref=w.dataset, expectations=expectations,
+            )
+            raw_s += time.perf_counter() - began
+            raw_checks += len(outcome.results)
+            raw_rows += b.rows
+            if outcome.refused is not None and len(outcome.refused):
+                raise RuntimeError(f"{w.dataset}: the night's batch failed its checks: {outcome.results}")
+            r = load.load_batch(con, b, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
+            changed.append(r.first_changed)
+        first_changed = min(filter(None, changed), default=None)
+        collected: list[checks.CheckResult] = []
+        since = plans.build_since(windows, first_changed, market.next_session)
+        hook = checks.build_hook(files, since=since, run_date=market.next_session, expectations=expectations, collected=collected)
+        spent = 0.0
+
+        def timed(con, model, result) -> None:
+            nonlocal spent
+            began = time.perf_counter()
+            try:
+                hook(con, model, result)
+            finally:
+                spent += time.perf_counter() - began
+
+        runner.build(con, run_date=market.next_session, since=since, after_model=timed)
+    failed = [f"{r.table}.{r.check}" for r in collected if not r.success]
+    return {
+        "seconds": raw_s + spent, "raw_s": raw_s, "marts_s": spent, "context_s": context_s,
+        "raw_checks": raw_checks, "raw_rows": raw_rows, "mart_checks": len(collected), "failed": failed,
+    }
+
+
+PEER_TABLES = {"technicals_daily": ["ticker", "trade_date"], "putcall_sentiment": ["trade_date", "scope"]}
+
+
+def stage_peer(work: Path, market: BenchMarket) -> dict:
+    from bench import peer
+
+    path = _copy(work, BUILT, "peer.duckdb")
+    with writer(path, holder="bench peer") as con:
+        # Both start warm (the inputs read once) and both end with their tables on disk.
+        con.execute("select sum(close), sum(adj_close), sum(volume) from staging.stg_prices_daily").fetchall()
+        con.execute("select sum(ratio) from staging.stg_putcall_daily").fetchall()
+        began = time.perf_counter()
+        runner.build(con, run_date=market.history_end, since=None, full_refresh=True, select=list(PEER_TABLES))
+        con.execute("checkpoint")
+        sql_s = time.perf_counter() - began
+        began = time.perf_counter()
+        peer.build(con)
+        con.execute("checkpoint")
+        pandas_s = time.perf_counter() - began
+        compared = {name: peer.compare(con, name, key) for name, key in PEER_TABLES.items()}
+    return {"seconds": pandas_s, "sql_s": sql_s, "pandas_s": pandas_s, "ratio": pandas_s / sql_s, "compared": compared}
+
+
+STAGES = {
+    "load": stage_load,
+    "full_build": stage_full_build,
+    "incremental": stage_incremental,
+    "checks": stage_checks,
+    "peer": stage_peer,
+}
+
+
+def main(argv: list[str]) -> int:
+    name, work, out = argv[1], Path(argv[2]), Path(argv[3])
+    market = BenchMarket.from_env()
+    result = STAGES[name](work, market)
+    out.write_text(json.dumps(result, default=str, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

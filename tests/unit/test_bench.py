@@ -1,0 +1,60 @@
+"""The benchmark's own machinery at a small scale: its stages run, its night starts where a
+nightly's would, and the pandas peer gives the SQL marts' numbers (the comparison can fail).
+How fast anything is stays in bench/ (make bench), never asserted here."""
+
+import shutil
+
+import pytest
+
+from bench import peer, stages
+from bench.data import BenchMarket
+from sources import calendar
+
+
+@pytest.fixture(scope="module")
+def bench_work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bench")
+    market = BenchMarket(n_tickers=30, years=3, snapshot_sessions=5)
+    loaded = stages.stage_load(work, market)
+    shutil.move(work / "load.duckdb", work / stages.LOADED)
+    built = stages.stage_full_build(work, market)
+    shutil.move(work / "full.duckdb", work / stages.BUILT)
+    return work, market, loaded, built
+
+
+def test_the_load_stage_loads_every_chunk_of_the_market(bench_work):
+    _, market, loaded, built = bench_work
+    sessions = len(market.sessions)
+    assert loaded["by_dataset"]["prices_daily"]["rows"] == 30 * sessions
+    assert loaded["by_dataset"]["putcall_daily"]["rows"] == 6 * sessions
+    assert set(loaded["by_dataset"]) == {"prices_daily", "putcall_daily", "fundamentals_quarterly", "option_quotes", "valuation_snapshots"}
+    assert built["models"]["marts.technicals_daily"]["rows"] == 30 * sessions
+
+
+def test_the_incremental_night_builds_from_its_look_back_not_years_back(bench_work):
+    work, market, _, _ = bench_work
+    night = stages.stage_incremental(work, market)
+    # Funds have no fundamentals; their history window must not pull the build back three years.
+    assert night["since"] == str(calendar.sessions_back(market.next_session, 5)) == str(market.sessions[-5])
+    assert night["models"]["marts.technicals_daily"]["mode"] == "incremental"
+    assert night["models"]["marts.technicals_daily"]["rows"] == 30 * (len(market.sessions) + 1)
+
+
+def test_the_pandas_peer_gives_the_sql_marts_numbers(bench_work):
+    work, market, _, _ = bench_work
+    result = stages.stage_peer(work, market)
+    assert result["compared"]["technicals_daily"]["rows"] == 30 * len(market.sessions)
+    assert result["compared"]["putcall_sentiment"]["rows"] == 6 * len(market.sessions)
+
+
+def test_the_peer_comparison_names_a_column_that_differs(bench_work):
+    import duckdb
+
+    work, _, _, _ = bench_work
+    con = duckdb.connect(str(work / "peer.duckdb"))
+    try:
+        con.execute("update pandas_peer.technicals_daily set sma_50 = sma_50 * 1.001 where ticker = 'NVDA'")
+        with pytest.raises(AssertionError, match="sma_50"):
+            peer.compare(con, "technicals_daily", ["ticker", "trade_date"])
+    finally:
+        con.close()
