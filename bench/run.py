@@ -210,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     previous = json.loads(out.read_text()) if out.exists() else {}
     measured = {k: v for k, v in figures.items() if v is not None}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    # A run of some stages keeps the other figures; each figure says which run measured it.
+    provenance = previous.get("provenance", {}) | {k: {"measured_at": now, "command": command.strip()} for k in measured}
     result = previous | measured | {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "make bench" + (f" (python -m bench.run {' '.join(argv or sys.argv[1:])})" if (argv or sys.argv[1:]) else ""),
+        "measured_at": now,
+        "command": command.strip(),
+        "provenance": provenance,
         "repeats": args.repeats,
         "machine": info,
         "market": {"tickers": market.n_tickers, "years": market.years, "history": f"{market.history_start}..{market.history_end}",

@@ -55,14 +55,16 @@ with_previous as (
 -- scale unnesting made 12.5 million rows and a window over five million tiny partitions.
 sided as (
     select
-        ticker,
-        trade_date,
-        close,
+        with_previous.ticker,
+        with_previous.trade_date,
+        with_previous.close,
         list_transform(
             list_sort(
                 list_transform(
-                    list_filter(averages, lambda a: a.level <= close),
-                    lambda a: { distance: abs(a.level - close), sma: a.sma, level: a.level, pct: a.pct }
+                    list_filter(with_previous.averages, lambda a: a.level <= with_previous.close),
+                    lambda a: {
+                        distance: abs(a.level - with_previous.close), sma: a.sma, level: a.level, pct: a.pct
+                    }
                 )
             ),
             lambda a: { sma: a.sma, level: a.level, pct: a.pct }
@@ -70,16 +72,24 @@ sided as (
         list_transform(
             list_sort(
                 list_transform(
-                    list_filter(averages, lambda a: a.level > close),
-                    lambda a: { distance: abs(a.level - close), sma: a.sma, level: a.level, pct: a.pct }
+                    list_filter(with_previous.averages, lambda a: a.level > with_previous.close),
+                    lambda a: {
+                        distance: abs(a.level - with_previous.close), sma: a.sma, level: a.level, pct: a.pct
+                    }
                 )
             ),
             lambda a: { sma: a.sma, level: a.level, pct: a.pct }
         ) as resistances,
-        len(list_filter(averages, lambda a: a.prev_level <= prev_close and a.level > close)) as n_supports_broken_1d,
-        len(list_filter(averages, lambda a: a.prev_level > prev_close and a.level <= close)) as n_resistances_broken_1d
+        len(list_filter(
+            with_previous.averages,
+            lambda a: a.prev_level <= with_previous.prev_close and a.level > with_previous.close
+        )) as n_supports_broken_1d,
+        len(list_filter(
+            with_previous.averages,
+            lambda a: a.prev_level > with_previous.prev_close and a.level <= with_previous.close
+        )) as n_resistances_broken_1d
     from with_previous
-    where trade_date >= $start_date
+    where with_previous.trade_date >= $start_date
 ),
 
 final as (

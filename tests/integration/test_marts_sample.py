@@ -3,14 +3,13 @@
 full rebuild for every mart."""
 
 import datetime as dt
-import math
 import shutil
 
 import duckdb
 import pytest
 
 from flows.nightly import nightly
-from tests.integration.conftest import fetch, scalar
+from tests.integration.conftest import close, fetch, scalar
 from transforms.runner import build, discover
 from warehouse.connect import writer
 
@@ -58,16 +57,6 @@ def test_the_synthetic_selloff_reads_as_designed(sample_marts):
     assert gm8 == pytest.approx(72, abs=3)
 
 
-def _close(a, b):
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    return a == b
-
-
 def test_next_night_incremental_equals_full_rebuild_for_every_mart(sample_marts, tmp_path):
     path, _ = sample_marts
     second = nightly(run_date=dt.date(2025, 1, 28), source="sample", warehouse=str(path))
@@ -82,5 +71,5 @@ def test_next_night_incremental_equals_full_rebuild_for_every_mart(sample_marts,
             a = inc.execute(f"select * from {table} order by all").fetchall()
             b = full.execute(f"select * from {table} order by all").fetchall()
             assert len(a) == len(b), table
-            bad = [(x, y) for x, y in zip(a, b, strict=True) if not _close(x, y)]
+            bad = [(x, y) for x, y in zip(a, b, strict=True) if not close(x, y)]
             assert not bad, (table, bad[:2])
