@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 soak: $(STAMP)  ## the kill-and-resume soak test (SIGKILL at 20 random points), a few minutes
-	$(BIN)/python -m pytest -m soak -p no:cacheprovider
+	$(BIN)/python -m pytest -m soak -p no:cacheprovider -s  # -s: print the seed and where each kill landed
 
 lint: $(STAMP)
 	$(BIN)/sqlfluff lint sql
