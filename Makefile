@@ -27,7 +27,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-soak: $(STAMP)  ## the kill-and-resume soak test (SIGKILL at 20 random points), a few minutes
+soak: $(STAMP)  ## the kill-and-resume soak test (SIGKILL at 20 random points), about 10 minutes
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider -s  # -s: print the seed and where each kill landed
 
 lint: $(STAMP)
