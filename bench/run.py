@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.data import N_TICKERS, SCALE_ENV, SNAPSHOT_SESSIONS, YEARS, BenchMarket
-from bench.stages import BUILT, LOADED
+from bench.stages import BUILT, LOADED, copy_base
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -79,10 +79,7 @@ def run_nightly(work: Path, env: dict, market: BenchMarket, log: Path) -> dict:
     """The whole nightly run as users start it (`bellwether run`), for the next session, on a
     copy of the built 20-year warehouse with the 500-ticker universe: Prefect's temporary
     server, fetches, checks, loads, the incremental build and its checks, Data Docs, the brief."""
-    target = work / "nightly.duckdb"
-    for suffix in ("", ".wal"):
-        Path(str(target) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(work / BUILT, target)
+    target = copy_base(work, BUILT, "nightly.duckdb")
     universe = market.write_universe(work / "universe-500.csv")
     env = env | {
         "BELLWETHER_WAREHOUSE": str(target), "BELLWETHER_SAMPLE_START": str(market.history_start),

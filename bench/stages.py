@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.data import BenchMarket
+from flows.tally import Tally
 from transforms import plan as plans
 from transforms import runner
 from warehouse import checks, load
@@ -39,7 +40,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _copy(work: Path, base: str, name: str) -> Path:
+def copy_base(work: Path, base: str, name: str) -> Path:
     target = work / name
     for suffix in ("", ".wal"):
         Path(str(target) + suffix).unlink(missing_ok=True)
@@ -76,7 +77,7 @@ def stage_load(work: Path, market: BenchMarket) -> dict:
 
 
 def stage_full_build(work: Path, market: BenchMarket) -> dict:
-    path = _copy(work, LOADED, "full.duckdb")
+    path = copy_base(work, LOADED, "full.duckdb")
     with writer(path, holder="bench full build") as con:
         began = time.perf_counter()
         results = runner.build(con, run_date=market.history_end, since=None, full_refresh=True)
@@ -84,60 +85,59 @@ def stage_full_build(work: Path, market: BenchMarket) -> dict:
     return {"seconds": seconds, "models": _builds(results), "file_mib": round(path.stat().st_size / 2**20, 1)}
 
 
-def _load_night(con, market: BenchMarket) -> tuple[list[plans.DatasetWindow], list]:
-    """Plan, fetch and load the next session as the nightly does (tickers known: a 5-session look-back)."""
+def _load_night(con, market: BenchMarket, before_load=None) -> tuple[Tally, dt.date]:
+    """Plan, fetch and load the next session as the nightly does (tickers known: a 5-session
+    look-back); `before_load(window, batch)` runs before each load. The loads' tally, and where
+    the nightly's build would start."""
+    from sources.registry import fetch
+
     windows = plans.plan_nightly(
         con, run_date=market.next_session, tickers=tuple(market.source.tickers), lookback_sessions=5, history_sessions=756
     )
-    from sources.registry import fetch
-
-    batches = [fetch(market.source, w.dataset, w.tickers, w.start, w.end) for w in windows]
-    return windows, batches
+    tally = Tally()
+    for w in windows:
+        batch = fetch(market.source, w.dataset, w.tickers, w.start, w.end)
+        if before_load is not None:
+            before_load(w, batch)
+        result = load.load_batch(con, batch, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
+        tally.add(w, batch, result)
+    return tally, plans.build_since(windows, tally.first_changed, market.next_session)
 
 
 def stage_incremental(work: Path, market: BenchMarket) -> dict:
-    path = _copy(work, BUILT, "incremental.duckdb")
+    path = copy_base(work, BUILT, "incremental.duckdb")
     with writer(path, holder="bench incremental") as con:
-        windows, batches = _load_night(con, market)
-        loaded, changed = {}, []
-        for w, b in zip(windows, batches, strict=True):
-            r = load.load_batch(con, b, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
-            loaded[f"{w.dataset} {w.start}..{w.end}"] = {"delivered": r.delivered, "inserted": r.inserted, "updated": r.updated}
-            changed.append(r.first_changed)
-        first_changed = min(filter(None, changed), default=None)
-        since = plans.build_since(windows, first_changed, market.next_session)
+        tally, since = _load_night(con, market)
         began = time.perf_counter()
         results = runner.build(con, run_date=market.next_session, since=since)
         seconds = time.perf_counter() - began
-    return {"seconds": seconds, "since": str(since), "run_date": str(market.next_session), "loaded": loaded, "models": _builds(results)}
+    return {"seconds": seconds, "since": str(since), "run_date": str(market.next_session), "loaded": tally.loads, "models": _builds(results)}
 
 
 def stage_checks(work: Path, market: BenchMarket) -> dict:
-    path = _copy(work, BUILT, "checks.duckdb")
+    path = copy_base(work, BUILT, "checks.duckdb")
     files = checks.discover_checks()
     expectations = checks.Expectations()
     began = time.perf_counter()
     expectations._context()  # Great Expectations' context: created once per run, timed apart
     context_s = time.perf_counter() - began
     with writer(path, holder="bench checks") as con:
-        windows, batches = _load_night(con, market)
-        raw_s, raw_checks, raw_rows, changed = 0.0, 0, 0, []
-        for w, b in zip(windows, batches, strict=True):
+        raw = {"seconds": 0.0, "checks": 0, "rows": 0}
+
+        def check(w, batch) -> None:
             began = time.perf_counter()
             outcome = checks.check_batch(
-                con, b.frame, files.get(f"raw.{w.dataset}"), run_date=market.next_session, lineage=b.lineage_frame(),
-                batch_ref=w.dataset, expectations=expectations,
+                con, batch.frame, files.get(f"raw.{w.dataset}"), run_date=market.next_session,
+                lineage=batch.lineage_frame(), batch_ref=w.dataset, expectations=expectations,
             )
-            raw_s += time.perf_counter() - began
-            raw_checks += len(outcome.results)
-            raw_rows += b.rows
-            if outcome.refused is not None and len(outcome.refused):
+            raw["seconds"] += time.perf_counter() - began
+            raw["checks"] += len(outcome.results)
+            raw["rows"] += batch.rows
+            if len(outcome.refused):
                 raise RuntimeError(f"{w.dataset}: the night's batch failed its checks: {outcome.results}")
-            r = load.load_batch(con, b, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
-            changed.append(r.first_changed)
-        first_changed = min(filter(None, changed), default=None)
+
+        _, since = _load_night(con, market, before_load=check)
         collected: list[checks.CheckResult] = []
-        since = plans.build_since(windows, first_changed, market.next_session)
         hook = checks.build_hook(files, since=since, run_date=market.next_session, expectations=expectations, collected=collected)
         spent = 0.0
 
@@ -152,8 +152,8 @@ def stage_checks(work: Path, market: BenchMarket) -> dict:
         runner.build(con, run_date=market.next_session, since=since, after_model=timed)
     failed = [f"{r.table}.{r.check}" for r in collected if not r.success]
     return {
-        "seconds": raw_s + spent, "raw_s": raw_s, "marts_s": spent, "context_s": context_s,
-        "raw_checks": raw_checks, "raw_rows": raw_rows, "mart_checks": len(collected), "failed": failed,
+        "seconds": raw["seconds"] + spent, "raw_s": raw["seconds"], "marts_s": spent, "context_s": context_s,
+        "raw_checks": raw["checks"], "raw_rows": raw["rows"], "mart_checks": len(collected), "failed": failed,
     }
 
 
@@ -163,7 +163,7 @@ PEER_TABLES = {"technicals_daily": ["ticker", "trade_date"], "putcall_sentiment"
 def stage_peer(work: Path, market: BenchMarket) -> dict:
     from bench import peer
 
-    path = _copy(work, BUILT, "peer.duckdb")
+    path = copy_base(work, BUILT, "peer.duckdb")
     with writer(path, holder="bench peer") as con:
         # Both start warm (the inputs read once) and both end with their tables on disk.
         con.execute("select sum(close), sum(adj_close), sum(volume) from staging.stg_prices_daily").fetchall()

@@ -204,17 +204,22 @@ def _raw_lines(lines: list[str], numbers: pd.Series) -> list[str]:
     return [lines[n - 1] for n in numbers]
 
 
+def header_line(lines: list[str]) -> int | None:
+    """Where a put/call file's header is: the first of its first HEADER_SEARCH_LINES lines whose
+    first cell is DATE (or trade_date); None when there is none."""
+    for i, line in enumerate(lines[:HEADER_SEARCH_LINES]):
+        cells = split_line(line)
+        if cells and norm(cells[0]) in _DATES:
+            return i
+    return None
+
+
 def parse_cboe_putcall(text: str, source_ref: str, scope_hint: str | None = None) -> pd.DataFrame:
     """One CBOE put/call file as loose contract rows; `ContractError` for an unrecognised layout."""
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = physical_lines(text)
-    header_at = None
-    for i, line in enumerate(lines[:HEADER_SEARCH_LINES]):
-        cells = split_line(line)
-        if cells and norm(cells[0]) in _DATES:
-            header_at = i
-            break
+    header_at = header_line(lines)
     if header_at is None:
         raise ContractError(
             f"{source_ref}: unrecognised put/call layout: no header line starting with DATE "

@@ -364,6 +364,11 @@ def _nanoseconds(parsed: pd.Series) -> pd.Series:
     return out.dt.tz_localize(zone) if zone is not None else out
 
 
+def read_dates(series: pd.Series) -> pd.Series:
+    """Dates read as the contract reads a DATE column (NaT where unreadable)."""
+    return _coerce(series, DATE)
+
+
 def given_mask(raw: pd.Series, kind: str) -> pd.Series:
     """Where the input holds a value at all (blank strings and NaN spellings are absent)."""
     if not _is_text(raw):

@@ -72,17 +72,16 @@ import pandas as pd
 
 from sources.base import ticker_from_stem
 from sources.cboe_format import (
-    HEADER_SEARCH_LINES,
     NAN_SPELLINGS,
     csv_cells,
     extra_cells,
+    header_line,
     norm,
     parse_cboe_putcall,
     physical_lines,
     split_line,
 )
 from sources.contract import (
-    DATE,
     FUNDAMENTALS,
     OPTION_QUOTES,
     PRICES,
@@ -98,7 +97,7 @@ from sources.contract import (
     empty_rejects,
     row_json,
 )
-from sources.contract import given_mask, typed_frame  # the contract's own reading, to compare rows across files
+from sources.contract import given_mask, read_dates, typed_frame  # the contract's own reading
 
 SIDECAR = "snapshot_dates.csv"
 PRICE_DECIMALS = 6
@@ -488,8 +487,7 @@ def _rejects_wanted(rejects: pd.DataFrame, date_column: str, start, end, wanted:
     of 1000 in the date column) is unreadable here too and reported, not taken for the year
     1000 and left out as outside the window."""
     days = rejects["key"].map(lambda k: json.loads(k).get(date_column) if isinstance(k, str) else None)
-    dated = Dataset(name=date_column, columns={date_column: DATE}, key=(date_column,), required=(), date_column=date_column)
-    parsed = typed_frame(pd.DataFrame({date_column: days.astype(object)}), dated)[date_column]
+    parsed = read_dates(days.astype(object))
     keep = parsed.isna() | ((parsed >= pd.Timestamp(start)) & (parsed <= pd.Timestamp(end)))
     if wanted is not None:
         tickers = rejects["ticker"].map(lambda t: _yahoo_one(t) if isinstance(t, str) and t.strip() else None)
@@ -737,13 +735,8 @@ def _putcall_rows(path: Path, hint: str | None) -> tuple[pd.DataFrame, list[str]
     frame = parse_cboe_putcall(text, str(path), hint)
     notes = list(frame.attrs.get("notes", []))
     lines, open_end = _text_lines(text)
-    # The header, as parse_cboe_putcall finds it: the first line among the first 30 whose first
-    # cell is DATE / trade_date.
-    header = next(
-        (cells for cells in map(split_line, lines[:HEADER_SEARCH_LINES]) if cells and norm(cells[0]) in {"date", "tradedate"}),
-        None,
-    )
-    cut = _cut_off(lines, open_end, len(header)) if header else ""
+    at = header_line(lines)  # parse_cboe_putcall found it, or refused the file
+    cut = _cut_off(lines, open_end, len(split_line(lines[at]))) if at is not None else ""
     if cut:
         frame = frame.assign(_problem=np.where(frame["_line"] == len(lines), cut, ""))
     return frame, notes
