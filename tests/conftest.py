@@ -65,6 +65,24 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group("real-files" if uses_real else item.module.__name__))
 
 
+def pytest_xdist_node_collection_finished(node, ids):
+    """Refuse to run when pytest-xdist's grouping is silently off. xdist carries each test's
+    group from a worker to the scheduler as an `@group` suffix it writes into the node id;
+    pytest 9.2 builds node ids another way and ignores the write (pytest-dev/pytest-xdist#1386),
+    so a module's tests were spread over both workers, each building the module's fixtures
+    again, and a test reading what an earlier one left behind could fail. Hence `pytest<9.2`."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [nodeid for nodeid in ids if "@" not in nodeid.rpartition("]")[2].rpartition("::")[2]]
+    if lost:
+        pytest.exit(
+            f"pytest-xdist --dist loadgroup is not grouping tests (pytest {pytest.__version__}): "
+            f"{lost[0]} came back from worker {node.gateway.id} without its @group suffix; "
+            "see pytest-dev/pytest-xdist#1386",
+            returncode=4,
+        )
+
+
 @pytest.fixture
 def cli_env(tmp_path) -> dict:
     """Environment for running the `bellwether` CLI in a subprocess (one Prefect home per

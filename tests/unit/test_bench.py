@@ -40,17 +40,26 @@ def test_the_incremental_night_builds_from_its_look_back_not_years_back(bench_wo
     assert night["models"]["marts.technicals_daily"]["rows"] == 30 * (len(market.sessions) + 1)
 
 
-def test_the_pandas_peer_gives_the_sql_marts_numbers(bench_work):
+@pytest.fixture(scope="module")
+def peer_run(bench_work):
+    """The peer stage, run once for the tests that read its result or its warehouse (no test
+    relies on another having run first)."""
     work, market, _, _ = bench_work
-    result = stages.stage_peer(work, market)
+    return work, stages.stage_peer(work, market)
+
+
+def test_the_pandas_peer_gives_the_sql_marts_numbers(bench_work, peer_run):
+    _, market, _, _ = bench_work
+    _, result = peer_run
     assert result["compared"]["technicals_daily"]["rows"] == 30 * len(market.sessions)
     assert result["compared"]["putcall_sentiment"]["rows"] == 6 * len(market.sessions)
 
 
-def test_the_peer_comparison_names_a_column_that_differs(bench_work):
+def test_the_peer_comparison_names_a_column_that_differs(peer_run):
     import duckdb
 
-    work, _, _, _ = bench_work
+    work, _ = peer_run
+    assert (work / "peer.duckdb").is_file()
     con = duckdb.connect(str(work / "peer.duckdb"))
     try:
         con.execute("update pandas_peer.technicals_daily set sma_50 = sma_50 * 1.001 where ticker = 'NVDA'")
