@@ -124,18 +124,26 @@ TARGETS = {
 }
 
 
+# The stage each figure comes from (peak_rss_mib: the largest over every stage).
+FIGURE_STAGES = {
+    "full_build_s": "full_build",
+    "incremental_build_s": "incremental",
+    "load_rows_per_s": "load",
+    "nightly_500_s": "nightly",
+    "checks_night_s": "checks",
+    "pandas_peer_ratio": "peer",
+}
+
+
 def summarise(runs: dict[str, list[dict]], market: BenchMarket) -> dict:
     def median(stage: str, key: str = "seconds") -> float | None:
         values = [r[key] for r in runs.get(stage, [])]
         return statistics.median(values) if values else None
 
     figures = {
-        "full_build_s": median("full_build"),
-        "incremental_build_s": median("incremental"),
-        "load_rows_per_s": median("load", "rows_per_s"),
-        "nightly_500_s": median("nightly"),
-        "checks_night_s": median("checks"),
-        "pandas_peer_ratio": median("peer", "ratio"),
+        key: median(stage, {"load": "rows_per_s", "peer": "ratio"}.get(stage, "seconds"))
+        for key, stage in FIGURE_STAGES.items()
+    } | {
         "peak_rss_mib": max((r["peak_rss_mib"] for rs in runs.values() for r in rs), default=None),
     }
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}
@@ -197,7 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.work is None:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    figures = summarise(runs, market)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    market_info = {"tickers": market.n_tickers, "years": market.years, "history": f"{market.history_start}..{market.history_end}",
+                   "snapshot_sessions": market.snapshot_sessions, "next_session": str(market.next_session)}
+    if previous.get("market") != market_info:
+        previous = {}  # figures of another market are not this one's
+    # A run of some stages keeps the other stages' runs: every figure, the peak memory over all
+    # stages and the incremental build's share of the full build come from the latest run of
+    # each stage, and each figure says which command measured it.
+    all_runs = {**previous.get("runs", {}), **runs}
+    figures = summarise(all_runs, market)
     judged = verdicts(figures)
     table = Table(title=f"Bellwether benchmarks (median of {args.repeats})")
     for col in ("figure", "value", "target"):
@@ -205,22 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in figures.items():
         table.add_row(key, "-" if value is None else f"{value:,.3f}" if isinstance(value, float) else f"{value:,}", judged.get(key, ""))
     console.print(table)
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    measured = {k: v for k, v in figures.items() if v is not None}
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    # A run of some stages keeps the other figures; each figure says which run measured it.
-    provenance = previous.get("provenance", {}) | {k: {"measured_at": now, "command": command.strip()} for k in measured}
-    result = previous | measured | {
+    remeasured = {k for k, stage in FIGURE_STAGES.items() if stage in runs} | ({"peak_rss_mib"} if runs else set())
+    provenance = previous.get("provenance", {}) | {
+        k: {"measured_at": now, "command": command.strip()} for k in remeasured if figures.get(k) is not None
+    }
+    result = previous | {k: v for k, v in figures.items() if v is not None} | {
         "measured_at": now,
         "command": command.strip(),
         "provenance": provenance,
         "repeats": args.repeats,
         "machine": info,
-        "market": {"tickers": market.n_tickers, "years": market.years, "history": f"{market.history_start}..{market.history_end}",
-                   "snapshot_sessions": market.snapshot_sessions, "next_session": str(market.next_session)},
-        "targets": {**previous.get("targets", {}), **judged},
-        "runs": {**previous.get("runs", {}), **runs},
+        "market": market_info,
+        "targets": judged,
+        "runs": all_runs,
         "wall_s": round(time.perf_counter() - began, 1),
     }
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

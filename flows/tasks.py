@@ -95,9 +95,9 @@ def plan_backfill(warehouse: str, **kwargs) -> list[plans.BackfillChunk]:
 
 @task(name="builds-owed", **TASK_OPTS)
 def builds_owed(warehouse: str) -> bool:
-    """True when backfilled chunks wait for the marts to be rebuilt over them."""
+    """True when backfilled chunks or a changed universe wait for the marts to be rebuilt."""
     with writer(warehouse) as con:
-        return audit.unbuilt_since(con) is not None
+        return audit.unbuilt_since(con) is not None or audit.universe_change_unbuilt(con) is not None
 
 
 @task(name="fetch", **TASK_OPTS)
@@ -161,7 +161,9 @@ def build_marts(
     session with prices (a backfill's build).
 
     The window also reaches back to any backfilled chunk the marts were not rebuilt over yet (a
-    backfill killed after its loads): the build owes it, and marks it built once published."""
+    backfill killed after its loads), and to the beginning after a change to the universe not
+    yet built (cohorts apply back through history): the build owes them, and marks them built
+    once published."""
     logger = get_run_logger()
     collected: list[checks.CheckResult] = []
     with writer(warehouse) as con:
@@ -171,6 +173,10 @@ def build_marts(
         if owed is not None and since is not None and owed < since and not full_refresh:
             logger.info("build reaches back to %s: backfilled rows not yet built into the marts", owed)
             since = owed
+        changed_by = audit.universe_change_unbuilt(con)
+        if changed_by is not None and since is not None and not full_refresh:
+            logger.info("the universe changed (run %s): every day of the marts is rebuilt", changed_by)
+            since = runner.BEGINNING
         hook = checks.build_hook(
             checks.discover_checks(), since=None if full_refresh else since, run_date=run_date,
             expectations=checks.expectations_for(docs_dir), collected=collected,

@@ -57,6 +57,11 @@ create or replace macro is_quarters_before(period_end, anchor_period_end, n) as 
 -- NULL until the series has this many (non-NULL) observations.
 create or replace macro valuation_pct_rank_min_obs() as 20;
 
+-- valuation_daily: an incremental build ranks a stock's written days against its earlier
+-- multiples pair by pair when it has at most this many days to write (a night), and by sorting
+-- the stock's values once when it has more (a backfill): the same counts, at the lower cost.
+create or replace macro valuation_rank_pairs_max_days() as 20;
+
 -- valuation_daily: a valuation snapshot older than this many calendar days is not used (shares
 -- fall back to the last reported diluted shares; forward EPS is NULL).
 create or replace macro valuation_snapshot_max_age_days() as 10;
@@ -65,20 +70,39 @@ create or replace macro valuation_snapshot_max_age_days() as 10;
 -- expanding window; series = the partition, ordered_by = the date), 0-100, by the same
 -- definition as trailing_pct_rank: the share of the values that are <= x. NULL when x is NULL
 -- or the series has fewer than valuation_pct_rank_min_obs() values so far; NULLs are not
--- values. A window aggregate, so it runs where window functions may.
-create or replace macro expanding_pct_rank(x, series, ordered_by) as (
+-- values. The window may see only the series' latest days (an incremental build): n_before and
+-- le_before then say how many values the series had before them and how many of those are <= x
+-- (both 0 when the window sees the whole series, which gives 100 * cume_dist exactly). A window
+-- aggregate, so it runs where window functions may.
+create or replace macro expanding_pct_rank(x, series, ordered_by, n_before, le_before) as (
     case
         when
             x is not null
-            and count(x) over (
+            and n_before + count(x) over (
                 partition by series
                 order by ordered_by
                 rows between unbounded preceding and current row
             ) >= valuation_pct_rank_min_obs()
-            then 100 * cume_dist(order by x) over (
-                partition by series, x is null
-                order by ordered_by
-                rows between unbounded preceding and current row
+            then 100 * (
+                (
+                    le_before + round(
+                        cume_dist(order by x) over (
+                            partition by series, x is null
+                            order by ordered_by
+                            rows between unbounded preceding and current row
+                        ) * count(x) over (
+                            partition by series
+                            order by ordered_by
+                            rows between unbounded preceding and current row
+                        )
+                    )
+                ) / (
+                    n_before + count(x) over (
+                        partition by series
+                        order by ordered_by
+                        rows between unbounded preceding and current row
+                    )
+                )
             )
     end
 );

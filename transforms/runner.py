@@ -17,7 +17,8 @@ Materializations:
 - `table`: rebuilt whole each time.
 - `incremental by <date column>`: the model's SQL computes rows for dates >= `$start_date`,
   reading inputs from `$input_start_date` on (the runner sets it `Lookback` sessions earlier,
-  with slack, so every window function sees its full history). An incremental build deletes the
+  with slack, so every window function sees its full history; `Lookback: all` reads every
+  earlier day, for a model that counts its whole history). An incremental build deletes the
   rows from the earliest date a load touched onward and inserts them again: later rows depend
   on earlier ones through the windows, so everything after the change is recomputed too. A full
   build binds both dates to the beginning of time. The two give the same rows.
@@ -67,7 +68,7 @@ class Model:
     depends_on: tuple[str, ...]
     materialized: str            # view | table | incremental
     date_column: str | None = None
-    lookback_sessions: int = 0
+    lookback_sessions: int | None = 0  # None: `Lookback: all` (the model reads every earlier day)
 
     @property
     def relation(self) -> str:
@@ -134,10 +135,10 @@ def parse_model(path: Path, layer: str) -> Model:
         date_column = m.group(1)
         mat = "incremental"
         lb = fields.get("lookback", "0 sessions")
-        m = re.match(r"(\d+)\s*sessions?$", lb)
+        m = re.match(r"(\d+)\s*sessions?$|all$", lb)
         if not m:
-            raise ModelError(f"{path}: write 'Lookback: <N> sessions'")
-        lookback = int(m.group(1))
+            raise ModelError(f"{path}: write 'Lookback: <N> sessions' or 'Lookback: all'")
+        lookback = int(m.group(1)) if m.group(1) else None
     elif mat not in ("view", "table"):
         raise ModelError(f"{path}: Materialized must be view, table or 'incremental by <column>', not {mat!r}")
     model = Model(
@@ -211,8 +212,11 @@ def select_models(models: Sequence[Model], select: Iterable[str] | None) -> list
     return [m for m in models if m.relation in chosen]
 
 
-def input_start_for(since: dt.date, lookback_sessions: int) -> dt.date:
-    """How far back an incremental build reads its inputs, with slack for tickers' missing days."""
+def input_start_for(since: dt.date, lookback_sessions: int | None) -> dt.date:
+    """How far back an incremental build reads its inputs, with slack for tickers' missing days
+    (None: `Lookback: all`, from the beginning)."""
+    if lookback_sessions is None:
+        return BEGINNING
     if lookback_sessions <= 0:
         return since
     back = math.ceil(lookback_sessions * LOOKBACK_SLACK_FACTOR) + LOOKBACK_SLACK_SESSIONS
@@ -328,6 +332,8 @@ def build(
     (the checks): if it raises, nothing of the build is published and the error propagates.
     """
     models = select_models(discover(sql_dir), select)
+    if since is not None and since <= BEGINNING:
+        since = None  # a change reaching back before any data (a new universe): a full build
     results: list[BuildResult] = []
     con.begin()
     try:

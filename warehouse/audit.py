@@ -116,8 +116,21 @@ def unbuilt_since(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return con.execute("select min(chunk_start) from audit.backfill_chunks where built_at is null").fetchone()[0]
 
 
+def universe_change_unbuilt(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run whose change to the universe the marts have not been rebuilt over yet (every day
+    of them: cohorts and roles apply back through history); None when nothing is owed."""
+    row = con.execute(
+        "select run_id from audit.universe_changes where built_at is null order by changed_at limit 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
 def mark_built(con: duckdb.DuckDBPyConnection, *, loaded_before: dt.datetime, at: dt.datetime) -> int:
-    """Mark the chunks loaded up to `loaded_before` as built into the marts; how many."""
+    """Mark the chunks and universe changes loaded up to `loaded_before` as built into the
+    marts; how many chunks."""
+    con.execute(
+        "update audit.universe_changes set built_at = ? where built_at is null and changed_at <= ?", [at, loaded_before]
+    )
     return con.execute(
         "update audit.backfill_chunks set built_at = ? where built_at is null and loaded_at <= ?", [at, loaded_before]
     ).fetchone()[0]

@@ -265,14 +265,22 @@ def load_batch(
     return result
 
 
+def _memberships(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """What the marts read of raw.universe: ticker -> (cohort, role)."""
+    return {t: (c, r) for t, c, r in con.execute("select ticker, cohort, role from raw.universe").fetchall()}
+
+
 def load_universe(
     con: duckdb.DuckDBPyConnection, universe: pd.DataFrame, *, source: str, run_id: str, loaded_at: dt.datetime
 ) -> LoadResult:
-    """Make raw.universe equal to the universe file: upsert its rows, remove tickers it no longer lists."""
+    """Make raw.universe equal to the universe file: upsert its rows, remove tickers it no longer
+    lists. A change to what the marts read of it (tickers, cohorts, roles) is recorded in
+    audit.universe_changes: the marts owe a rebuild of every day."""
     columns = {"ticker": "VARCHAR", "name": "VARCHAR", "sector": "VARCHAR", "cohort": "VARCHAR", "role": "VARCHAR"}
     frame = universe[list(columns)].copy()
     con.begin()
     try:
+        before = _memberships(con)
         inserted, updated, _ = _upsert(
             con, "raw.universe", columns, ("ticker",), frame, source=source, run_id=run_id, loaded_at=loaded_at
         )
@@ -291,6 +299,15 @@ def load_universe(
             removed=int(removed),
         )
         _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=None, notes=[])
+        after = _memberships(con)
+        added, gone = after.keys() - before.keys(), before.keys() - after.keys()
+        moved = {t for t in after.keys() & before.keys() if after[t] != before[t]}
+        if added or gone or moved:
+            # Cohorts and roles apply back through history: the marts owe a rebuild of every day.
+            con.execute(
+                "insert into audit.universe_changes values (?, ?, ?, ?, ?, ?, null)",
+                [run_id, source, len(added), len(moved), len(gone), loaded_at],
+            )
         con.commit()
     except Exception:
         con.rollback()

@@ -39,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: raw tables, universe, audit runs/quarantine/load_batches"),
     Migration(2, "audit.check_results: every data check's outcome", (SQL_DIR / "audit" / "check_results.sql").read_text()),
     Migration(3, "audit.backfill_chunks: the chunks backfills loaded (resumable backfills)", (SQL_DIR / "audit" / "backfill_chunks.sql").read_text()),
+    Migration(4, "audit.universe_changes: universe loads that owe a rebuild of every day", (SQL_DIR / "audit" / "universe_changes.sql").read_text()),
 )
 
 

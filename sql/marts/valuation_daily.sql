@@ -2,11 +2,15 @@
 -- Grain: one row per stock (universe role 'stock') per trade_date on which its market cap is known.
 -- Depends on: marts.market_caps_daily, marts.fundamentals_quarterly,
 --     staging.stg_valuation_snapshots, staging.stg_prices_daily, staging.stg_universe
--- Materialized: table
+-- Materialized: incremental by trade_date
+-- Lookback: all
 --
--- A table, not incremental: each *_pct_rank is against the stock's whole history up to the
--- date (expanding_pct_rank), so any rebuilt day needs every earlier day's multiple; an
--- incremental build would have to read the full history anyway, for no saving.
+-- Incremental, reading every earlier day: each *_pct_rank is against the stock's whole history
+-- up to the date (expanding_pct_rank). The multiples are worked out for every day (cheap: as-of
+-- joins), but the ranks only for the days written ($start_date on): their window sees those
+-- days, and the stock's multiples before $start_date come in as two counts per day (how many,
+-- how many <= the day's; earlier_counts: pair by pair for a night, by one sort of the stock's
+-- values for a backfill). A full build has no earlier days, so both ways give the same ranks.
 -- Point in time: market_cap as in market_caps_daily; trailing_eps and revenue_ttm come from the
 -- latest quarter first published on or before the date (fundamentals_quarterly, its TTM as
 -- known on its report_date), and are NULL unless that row has all 4 quarters, or when that
@@ -25,6 +29,7 @@ with market_caps as (
         close,
         market_cap
     from marts.market_caps_daily
+    where trade_date >= $input_start_date
 ),
 
 stocks as (
@@ -204,6 +209,235 @@ multiples as (
     from usable_figures
 ),
 
+-- The days this build writes (every day in a full build).
+new_days as (
+    select
+        ticker,
+        trade_date,
+        close,
+        market_cap,
+        trailing_eps,
+        trailing_pe,
+        forward_eps,
+        forward_pe,
+        revenue_ttm,
+        price_to_sales_ttm,
+        fundamentals_period_end,
+        forward_eps_as_of
+    from multiples
+    where trade_date >= $start_date
+),
+
+-- How a written day's earlier values are counted depends on how many days its stock has to
+-- rank. Up to valuation_rank_pairs_max_days() (a night): each is compared with every earlier
+-- value of the stock (pairs: days x history). More (a backfill of years, where pairs would run
+-- to billions): the stock's values are sorted once. Both give the same counts; a full build has
+-- no earlier values and does neither.
+earlier_stocks as (
+    select distinct ticker
+    from multiples
+    where trade_date < $start_date
+),
+
+stocks_to_rank as (
+    select
+        new_days.ticker,
+        count(*) > valuation_rank_pairs_max_days() as is_sorted
+    from new_days
+    where new_days.ticker in (select earlier_stocks.ticker from earlier_stocks)
+    group by new_days.ticker
+),
+
+paired_counts as (
+    select
+        new_days.ticker,
+        new_days.trade_date,
+        count(earlier.trailing_pe) as trailing_pe_n_before,
+        count(earlier.trailing_pe) filter (
+            where earlier.trailing_pe <= new_days.trailing_pe
+        ) as trailing_pe_le_before,
+        count(earlier.forward_pe) as forward_pe_n_before,
+        count(earlier.forward_pe) filter (
+            where earlier.forward_pe <= new_days.forward_pe
+        ) as forward_pe_le_before,
+        count(earlier.price_to_sales_ttm) as price_to_sales_n_before,
+        count(earlier.price_to_sales_ttm) filter (
+            where earlier.price_to_sales_ttm <= new_days.price_to_sales_ttm
+        ) as price_to_sales_le_before
+    from new_days
+    inner join stocks_to_rank
+        on new_days.ticker = stocks_to_rank.ticker and not stocks_to_rank.is_sorted
+    inner join multiples as earlier
+        on
+            new_days.ticker = earlier.ticker
+            and earlier.trade_date < $start_date
+    group by new_days.ticker, new_days.trade_date
+),
+
+sorted_stocks as (
+    select ticker
+    from stocks_to_rank
+    where is_sorted
+),
+
+-- One list of values per sorted stock and multiple: its values before $start_date (no
+-- trade_date) and its days written. NULLs are not values.
+series_values as (
+    select
+        ticker,
+        'trailing_pe' as multiple,
+        trailing_pe as multiple_value,
+        cast(null as date) as trade_date
+    from multiples
+    where
+        trade_date < $start_date and trailing_pe is not null
+        and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    union all
+    select
+        ticker,
+        'forward_pe' as multiple,
+        forward_pe as multiple_value,
+        cast(null as date) as trade_date
+    from multiples
+    where
+        trade_date < $start_date and forward_pe is not null
+        and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    union all
+    select
+        ticker,
+        'price_to_sales' as multiple,
+        price_to_sales_ttm as multiple_value,
+        cast(null as date) as trade_date
+    from multiples
+    where
+        trade_date < $start_date and price_to_sales_ttm is not null
+        and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    union all
+    select
+        ticker,
+        'trailing_pe' as multiple,
+        trailing_pe as multiple_value,
+        trade_date
+    from new_days
+    where trailing_pe is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    union all
+    select
+        ticker,
+        'forward_pe' as multiple,
+        forward_pe as multiple_value,
+        trade_date
+    from new_days
+    where forward_pe is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    union all
+    select
+        ticker,
+        'price_to_sales' as multiple,
+        price_to_sales_ttm as multiple_value,
+        trade_date
+    from new_days
+    where price_to_sales_ttm is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
+),
+
+-- Sorted by value (earlier values first among equals), a day's earlier values at or below it
+-- are the rows before it less the days written before it.
+value_positions as (
+    select
+        ticker,
+        multiple,
+        trade_date,
+        row_number() over (
+            partition by ticker, multiple
+            order by multiple_value, trade_date nulls first
+        ) as value_position
+    from series_values
+),
+
+earlier_at_or_below as (
+    select
+        ticker,
+        multiple,
+        trade_date,
+        value_position
+        - row_number() over (partition by ticker, multiple order by value_position) as le_before
+    from value_positions
+    where trade_date is not null
+),
+
+earlier_totals as (
+    select
+        ticker,
+        multiple,
+        count(*) as n_before
+    from series_values
+    where trade_date is null
+    group by ticker, multiple
+),
+
+sorted_counts as (
+    select
+        earlier_at_or_below.ticker,
+        earlier_at_or_below.trade_date,
+        max(earlier_totals.n_before) filter (
+            where earlier_at_or_below.multiple = 'trailing_pe'
+        ) as trailing_pe_n_before,
+        max(earlier_at_or_below.le_before) filter (
+            where earlier_at_or_below.multiple = 'trailing_pe'
+        ) as trailing_pe_le_before,
+        max(earlier_totals.n_before) filter (
+            where earlier_at_or_below.multiple = 'forward_pe'
+        ) as forward_pe_n_before,
+        max(earlier_at_or_below.le_before) filter (
+            where earlier_at_or_below.multiple = 'forward_pe'
+        ) as forward_pe_le_before,
+        max(earlier_totals.n_before) filter (
+            where earlier_at_or_below.multiple = 'price_to_sales'
+        ) as price_to_sales_n_before,
+        max(earlier_at_or_below.le_before) filter (
+            where earlier_at_or_below.multiple = 'price_to_sales'
+        ) as price_to_sales_le_before
+    from earlier_at_or_below
+    inner join earlier_totals
+        on
+            earlier_at_or_below.ticker = earlier_totals.ticker
+            and earlier_at_or_below.multiple = earlier_totals.multiple
+    group by earlier_at_or_below.ticker, earlier_at_or_below.trade_date
+),
+
+-- Per day written: the stock's multiples before $start_date, how many and how many are <= the
+-- day's. No rows in a full build.
+earlier_counts as (
+    select * from paired_counts
+    union all by name
+    select * from sorted_counts
+),
+
+with_earlier_counts as (
+    select
+        new_days.ticker,
+        new_days.trade_date,
+        new_days.close,
+        new_days.market_cap,
+        new_days.trailing_eps,
+        new_days.trailing_pe,
+        new_days.forward_eps,
+        new_days.forward_pe,
+        new_days.revenue_ttm,
+        new_days.price_to_sales_ttm,
+        new_days.fundamentals_period_end,
+        new_days.forward_eps_as_of,
+        coalesce(earlier_counts.trailing_pe_n_before, 0) as trailing_pe_n_before,
+        coalesce(earlier_counts.trailing_pe_le_before, 0) as trailing_pe_le_before,
+        coalesce(earlier_counts.forward_pe_n_before, 0) as forward_pe_n_before,
+        coalesce(earlier_counts.forward_pe_le_before, 0) as forward_pe_le_before,
+        coalesce(earlier_counts.price_to_sales_n_before, 0) as price_to_sales_n_before,
+        coalesce(earlier_counts.price_to_sales_le_before, 0) as price_to_sales_le_before
+    from new_days
+    left join earlier_counts
+        on
+            new_days.ticker = earlier_counts.ticker
+            and new_days.trade_date = earlier_counts.trade_date
+),
+
 final as (
     select
         ticker,
@@ -216,12 +450,18 @@ final as (
         forward_pe,
         revenue_ttm,
         price_to_sales_ttm,
-        expanding_pct_rank(trailing_pe, ticker, trade_date) as trailing_pe_pct_rank,
-        expanding_pct_rank(forward_pe, ticker, trade_date) as forward_pe_pct_rank,
-        expanding_pct_rank(price_to_sales_ttm, ticker, trade_date) as price_to_sales_pct_rank,
+        expanding_pct_rank(
+            trailing_pe, ticker, trade_date, trailing_pe_n_before, trailing_pe_le_before
+        ) as trailing_pe_pct_rank,
+        expanding_pct_rank(
+            forward_pe, ticker, trade_date, forward_pe_n_before, forward_pe_le_before
+        ) as forward_pe_pct_rank,
+        expanding_pct_rank(
+            price_to_sales_ttm, ticker, trade_date, price_to_sales_n_before, price_to_sales_le_before
+        ) as price_to_sales_pct_rank,
         fundamentals_period_end,
         forward_eps_as_of
-    from multiples
+    from with_earlier_counts
 )
 
 select * from final

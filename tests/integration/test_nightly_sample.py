@@ -1,6 +1,7 @@
 """The nightly flow end to end on the sample source, in Prefect's local mode."""
 
 import datetime as dt
+import shutil
 
 import pytest
 
@@ -68,6 +69,29 @@ def test_next_night_is_incremental_and_equals_a_full_build(first_night, tmp_path
         build(con, run_date=dt.date(2025, 1, 28), full_refresh=True)
     full = snapshot(path, ["marts.technicals_daily"])["marts.technicals_daily"]
     assert len(full) == len(incremental) and all(close(a, b) for a, b in zip(full, incremental, strict=True))
+
+
+def test_a_changed_universe_rebuilds_every_day_of_the_marts(first_night, tmp_path):
+    """Cohorts apply back through history: when the universe file moves a stock to another
+    cohort, the next night rebuilds every day of the marts, not only its look-back."""
+    from tests.conftest import ROOT
+
+    path = tmp_path / "bellwether.duckdb"
+    shutil.copyfile(first_night[0], path)
+    first_day = scalar(path, "select min(trade_date) from marts.valuation_cohorts where cohort = 'ai'")
+    assert "AAPL" not in scalar(path, "select members from marts.valuation_cohorts where cohort = 'ai' and trade_date = ?", [first_day])
+    universe = tmp_path / "universe.csv"
+    universe.write_text((ROOT / "config" / "universe.csv").read_text().replace("Technology,non_ai,stock", "Technology,ai,stock"))
+    night = scalar(path, "select max(trade_date) from raw.prices_daily")  # the module's latest night, run again
+    summary = nightly(run_date=night, source="sample", warehouse=str(path), universe=str(universe))
+    assert summary["status"] == "succeeded"
+    builds = {b["relation"]: b for b in summary["builds"]}
+    assert {builds[m]["mode"] for m in ("marts.valuation_cohorts", "marts.cohort_sma_distance", "marts.technicals_daily")} == {"full"}
+    # The change is recorded, and marked paid once the rebuild was published.
+    assert fetch(path, "select tickers_changed, built_at is not null from audit.universe_changes where run_id = ?", [summary["run_id"]]) == [(1, True)]
+    for day in (first_day, night):
+        assert "AAPL" in scalar(path, "select members from marts.valuation_cohorts where cohort = 'ai' and trade_date = ?", [day])
+        assert "AAPL" not in scalar(path, "select members from marts.valuation_cohorts where cohort = 'non_ai' and trade_date = ?", [day])
 
 
 def test_a_closed_market_day_loads_nothing(tmp_path):

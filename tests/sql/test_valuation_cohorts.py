@@ -89,21 +89,35 @@ def test_a_cohort_without_members_that_day_has_no_row_and_no_ratio(mem):
     assert got[(DAY, "ai")]["ai_to_non_ai_price_to_sales"] is None
 
 
-def test_percentile_ranks_against_the_cohort_own_history(mem):
-    rng = np.random.default_rng(11)
-    days = pd.bdate_range("2024-11-01", periods=35).date
-    ai_ps = np.round(rng.uniform(5, 15, len(days)), 1)
-    non_ai_ps = np.round(rng.uniform(1, 4, len(days)), 1)
-    ai_pe = np.round(rng.uniform(20, 40, len(days)), 0)
+def expanding_rank(values):
+    """Independently: the share of the values so far that are <= today's, once there are 20."""
+    s = pd.Series(values, dtype=float)
+    out = []
+    for i, v in enumerate(s):
+        seen = s[: i + 1].dropna()
+        out.append(np.nan if np.isnan(v) or len(seen) < 20 else 100 * (seen <= v).mean())
+    return np.array(out)
+
+
+def ranked_history(seed, n):
+    """n business days of an 'ai' stock A and a 'non_ai' stock C: A's forward P/E (NaN twice),
+    both P/S (rounded: ties happen), as valuation rows."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2024-11-01", periods=n).date
+    ai_ps = np.round(rng.uniform(5, 15, n), 1)
+    non_ai_ps = np.round(rng.uniform(1, 4, n), 1)
+    ai_pe = np.round(rng.uniform(20, 40, n), 0)
     ai_pe[[0, 7]] = np.nan  # no forward P/E those days: not observations
-    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")], UNIVERSE)
     rows = []
     for i, d in enumerate(days):
         rows.append(("A", d, 1000.0, None if np.isnan(ai_pe[i]) else float(ai_pe[i]), None, float(ai_ps[i])))
         rows.append(("C", d, 1000.0, 15.0, 15.0, float(non_ai_ps[i])))
-    given_valuations(mem, rows)
-    got = pd.DataFrame(
-        mem.execute(
+    return days, rows, ai_pe, ai_ps, non_ai_ps
+
+
+def ai_ranks(con):
+    return pd.DataFrame(
+        con.execute(
             "select trade_date, aggregate_forward_pe_pct_rank, median_price_to_sales_pct_rank, "
             "ai_to_non_ai_price_to_sales, ai_to_non_ai_price_to_sales_pct_rank "
             "from marts.valuation_cohorts where cohort = 'ai' order by trade_date"
@@ -111,14 +125,12 @@ def test_percentile_ranks_against_the_cohort_own_history(mem):
         columns=["trade_date", "pe_rank", "ps_rank", "ratio", "ratio_rank"],
     )
 
-    def expanding_rank(values):
-        s = pd.Series(values, dtype=float)
-        out = []
-        for i, v in enumerate(s):
-            seen = s[: i + 1].dropna()
-            out.append(np.nan if np.isnan(v) or len(seen) < 20 else 100 * (seen <= v).mean())
-        return np.array(out)
 
+def test_percentile_ranks_against_the_cohort_own_history(mem):
+    days, rows, ai_pe, ai_ps, non_ai_ps = ranked_history(seed=11, n=35)
+    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")], UNIVERSE)
+    given_valuations(mem, rows)
+    got = ai_ranks(mem)
     ratio = ai_ps / non_ai_ps
     np.testing.assert_allclose(got["ratio"].astype(float), ratio, rtol=1e-12)
     np.testing.assert_allclose(got["pe_rank"].astype(float), expanding_rank(ai_pe), rtol=1e-12, equal_nan=True)
@@ -130,6 +142,34 @@ def test_percentile_ranks_against_the_cohort_own_history(mem):
         "select ai_to_non_ai_price_to_sales_pct_rank from marts.valuation_cohorts where cohort = 'all' order by trade_date"
     ).fetchall()]
     np.testing.assert_allclose(np.array(all_ranks, dtype=float), expanding_rank(ratio), rtol=1e-12, equal_nan=True)
+
+
+def test_an_incremental_build_ranks_new_days_against_the_days_it_keeps(mem):
+    """A night rebuilds the cohorts from its earliest change only; the days it writes are ranked
+    against every earlier day it kept, exactly as a full build ranks them."""
+    days, rows, ai_pe, ai_ps, non_ai_ps = ranked_history(seed=12, n=45)
+    insert_universe(mem, [("A", "ai", "stock"), ("C", "non_ai", "stock")], UNIVERSE)
+    cut = days[30]
+    given_valuations(mem, [r for r in rows if r[1] < cut])
+    # Later nights: the rest arrives, and A's P/S on the day before the cut is restated upwards.
+    restated = days[29]
+    ai_ps[29] = 14.9
+    mem.execute("update marts.valuation_daily set price_to_sales_ttm = 14.9 where ticker = 'A' and trade_date = ?", [restated])
+    mem.executemany("insert into marts.valuation_daily values (?, ?, ?, ?, ?, ?)", [r for r in rows if r[1] >= cut])
+    results = build(mem, run_date=RUN, since=restated, select=["stg_universe", "valuation_cohorts"])
+    result = next(r for r in results if r.relation == "marts.valuation_cohorts")
+    assert result.mode == "incremental" and result.rows_written == 3 * (45 - 29) and result.rows == 3 * 45
+    got = ai_ranks(mem)
+    ratio = ai_ps / non_ai_ps
+    np.testing.assert_allclose(got["ps_rank"].astype(float), expanding_rank(ai_ps), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got["pe_rank"].astype(float), expanding_rank(ai_pe), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got["ratio_rank"].astype(float), expanding_rank(ratio), rtol=1e-12, equal_nan=True)
+    assert got.loc[got["trade_date"] >= restated, "ps_rank"].notna().all()
+    # And a full build of the same rows gives the same table, ranks to the last bit.
+    incremental = mem.execute(f"select {COLS} from marts.valuation_cohorts order by trade_date, cohort").df()
+    build(mem, run_date=RUN, full_refresh=True, select=["stg_universe", "valuation_cohorts"])
+    full = mem.execute(f"select {COLS} from marts.valuation_cohorts order by trade_date, cohort").df()
+    pd.testing.assert_frame_equal(incremental, full, check_exact=True)
 
 
 def test_sample_market_rolled_up_independently(mem):

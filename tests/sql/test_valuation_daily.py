@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sources import calendar
 from tests.sql.conftest import (
-    LOADED_AT, build_up_to, insert_fundamentals, insert_prices, insert_snapshots, insert_universe, load_sample,
+    LOADED_AT, build_up_to, built_in_full, insert_fundamentals, insert_prices, insert_snapshots, insert_universe,
+    load_sample, models_up_to,
 )
 
 D = dt.date
@@ -181,29 +183,102 @@ def test_stale_fundamentals_are_not_used(mem):
     assert late["trailing_eps"] is None and late["revenue_ttm"] is None and late["fundamentals_period_end"] is None
 
 
-def test_percentile_ranks_against_the_stock_own_history(mem):
-    rng = np.random.default_rng(5)
-    days = pd.bdate_range("2025-02-03", periods=40).date
-    pe = np.round(rng.uniform(10, 30, len(days)), 0)  # whole numbers: ties happen
+def tied_forward_pes(seed, n):
+    """n business days of a stock R whose forward P/E is a whole number (ties happen), with three
+    forward losses (no P/E, not an observation): (days, forward EPS per day)."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2025-02-03", periods=n).date
+    pe = np.round(rng.uniform(10, 30, len(days)), 0)
     eps = 100 / pe
-    eps[[3, 11, 25]] = -1.0  # forward losses: no P/E, and no observation
-    insert_universe(mem, [("R", None, "stock")], UNIVERSE)
-    insert_prices(mem, [("R", d, 100.0, 100.0) for d in days])
-    insert_snapshots(mem, [("R", d, 1e9, float(e), float(100 / e) if e > 0 else None) for d, e in zip(days, eps)], SNAPSHOTS)
-    build_up_to(mem, "valuation_daily")
-    got = pd.DataFrame(
-        mem.execute("select trade_date, forward_pe, forward_pe_pct_rank from marts.valuation_daily order by trade_date").fetchall(),
-        columns=["trade_date", "forward_pe", "rank"],
-    )
-    assert len(got) == len(days)
-    # Independently: the share of the P/Es so far that are <= today's, once there are 20 of them.
+    eps[[3, 11, 25]] = -1.0
+    return days, eps
+
+
+def insert_forward_pes(con, days, eps):
+    insert_prices(con, [("R", d, 100.0, 100.0) for d in days])
+    insert_snapshots(con, [("R", d, 1e9, float(e), float(100 / e) if e > 0 else None) for d, e in zip(days, eps)], SNAPSHOTS)
+
+
+def expanding_ranks(eps):
+    """Independently: the share of the P/Es so far that are <= today's, once there are 20 of them."""
     values = pd.Series(np.where(eps > 0, 100 / eps, np.nan))
     want = []
     for i, v in enumerate(values):
         seen = values[: i + 1].dropna()
         want.append(np.nan if np.isnan(v) or len(seen) < 20 else 100 * (seen <= v).mean())
-    np.testing.assert_allclose(got["rank"].astype(float).to_numpy(), np.array(want), rtol=1e-12, equal_nan=True)
+    return np.array(want)
+
+
+def forward_ranks(con):
+    return pd.DataFrame(
+        con.execute("select trade_date, forward_pe, forward_pe_pct_rank from marts.valuation_daily order by trade_date").fetchall(),
+        columns=["trade_date", "forward_pe", "rank"],
+    )
+
+
+def test_percentile_ranks_against_the_stock_own_history(mem):
+    days, eps = tied_forward_pes(seed=5, n=40)
+    insert_universe(mem, [("R", None, "stock")], UNIVERSE)
+    insert_forward_pes(mem, days, eps)
+    build_up_to(mem, "valuation_daily")
+    got = forward_ranks(mem)
+    assert len(got) == len(days)
+    np.testing.assert_allclose(got["rank"].astype(float).to_numpy(), expanding_ranks(eps), rtol=1e-12, equal_nan=True)
     assert got["rank"].notna().sum() == 40 - 3 - 19
+
+
+@pytest.mark.parametrize("written", [12, 30], ids=["pair-by-pair", "sorted"])
+def test_incremental_ranks_count_earlier_ties(mem, written):
+    """The days an incremental build writes are ranked against the earlier days it keeps, ties
+    included (an earlier P/E equal to today's counts as at or below it), whether it compares
+    them pair by pair (a night: up to valuation_rank_pairs_max_days() days) or sorts them."""
+    days, eps = tied_forward_pes(seed=6, n=40 + written)
+    insert_universe(mem, [("R", None, "stock")], UNIVERSE)
+    insert_forward_pes(mem, days[:40], eps[:40])
+    build_up_to(mem, "valuation_daily")
+    assert mem.execute("select valuation_rank_pairs_max_days()").fetchone()[0] == 20
+    insert_forward_pes(mem, days[40:], eps[40:])
+    result = next(r for r in build_up_to(mem, "valuation_daily", since=days[40]) if r.relation == "marts.valuation_daily")
+    assert result.mode == "incremental" and result.rows_written == written
+    got = forward_ranks(mem)
+    pes = got["forward_pe"].dropna()
+    assert pes[pes.index >= 40].isin(pes[pes.index < 40]).sum() >= written // 2  # the new days tie with earlier ones
+    np.testing.assert_allclose(got["rank"].astype(float).to_numpy(), expanding_ranks(eps), rtol=1e-12, equal_nan=True)
+
+
+def test_an_incremental_build_ranks_new_days_against_the_days_it_keeps(mem):
+    """A night rebuilds valuation_daily from its earliest change only; the days it writes are
+    ranked against the stock's earlier multiples it kept, exactly as a full build ranks them."""
+    tickers = ["NVDA", "WMT", "AAPL", "JPM"]
+    load_sample(mem, tickers, D(2024, 1, 2), D(2024, 10, 31), fundamentals_from=D(2022, 1, 1))
+    build_up_to(mem, "valuation_daily")
+    # Later nights: two more months arrive, and a snapshot inside the built range is restated.
+    load_sample(mem, tickers, D(2024, 11, 1), D(2024, 12, 31), fundamentals_from=D(2024, 11, 1))
+    restated = D(2024, 10, 15)
+    assert mem.execute(
+        "update raw.valuation_snapshots set forward_pe = forward_pe * 1.5 where snapshot_date = ?", [restated]
+    ).fetchone()[0] == 4
+    results = build_up_to(mem, "valuation_daily", since=restated)
+    result = next(r for r in results if r.relation == "marts.valuation_daily")
+    written = mem.execute("select count(*) from marts.valuation_daily where trade_date >= ?", [restated]).fetchone()[0]
+    assert result.mode == "incremental" and result.rows_written == written == 4 * len(calendar.sessions(restated, D(2024, 12, 31)))
+    assert result.rows == 4 * 252
+    # The restated snapshot reached the rows written: its forward P/E is on the night's row.
+    assert mem.execute(
+        "select count(*) from marts.valuation_daily as v join raw.valuation_snapshots as s "
+        "on v.ticker = s.ticker and v.trade_date = s.snapshot_date where s.snapshot_date = ? "
+        "and abs(v.forward_pe / s.forward_pe - 1) < 1e-9", [restated],
+    ).fetchone()[0] == 4
+    query = "select * from marts.valuation_daily order by ticker, trade_date"
+    incremental = mem.execute(query).df()
+    assert incremental.loc[incremental["trade_date"] >= pd.Timestamp(restated), "forward_pe_pct_rank"].notna().all()
+    with built_in_full(mem, models_up_to("valuation_daily")) as full:
+        want = full.execute(query).df()
+    ranks = ["trailing_pe_pct_rank", "forward_pe_pct_rank", "price_to_sales_pct_rank"]
+    # Ranks are counts: equal to the last bit. The rest to rounding (market caps come from
+    # windowed sums that add up in an order depending on where the build started).
+    pd.testing.assert_frame_equal(incremental[ranks], want[ranks], check_exact=True)
+    pd.testing.assert_frame_equal(incremental, want, check_exact=False, rtol=1e-12, atol=0)
 
 
 def test_matches_the_sample_sources_own_multiples(mem):

@@ -165,6 +165,52 @@ def test_build_checks_block_on_error_and_name_the_keys(tmp_path, gx):
     assert [(r.check, r.unexpected_count) for r in missing if not r.success] == [("every_session_present", 1)]
 
 
+def test_a_large_window_is_validated_in_chunks_with_the_same_results(tmp_path, gx, monkeypatch):
+    """Great Expectations validates a built table's window a chunk at a time (a full build at
+    scale would hold the whole table in pandas several times over). The chunks never split one
+    window date, so a duplicate key is still found, and the results are the whole window's."""
+    cf = checks.parse_checks_file(checks_file(tmp_path, "marts", "levels", """
+        table: marts.levels
+        key: [ticker, trade_date]
+        window: trade_date
+        expectations:
+          - ExpectCompoundColumnsToBeUnique: {column_list: [ticker, trade_date]}
+          - ExpectColumnValuesToBeBetween: {column: level, min_value: 0}
+          - ExpectColumnValuesToNotBeNull: {column: ticker}
+    """))
+    con = duckdb.connect()
+    schema.ensure(con)
+    con.execute(
+        """
+        create table marts.levels as
+        select t.ticker, d::date as trade_date, 1.0 as level
+        from range(date '2024-01-01', date '2024-03-01', interval 1 day) as r(d), (values ('A'), ('B'), ('C')) as t(ticker)
+        """
+    )
+    con.execute("update marts.levels set level = -1 where trade_date in ('2024-01-03', '2024-02-20') and ticker = 'B'")
+    con.execute("insert into marts.levels values ('C', '2024-02-10', 1.0), (null, null, 5.0)")  # a duplicate key; a row without a date
+
+    def run(chunk_rows):
+        monkeypatch.setattr(checks, "VALIDATION_CHUNK_ROWS", chunk_rows)
+        calls = []
+        real = gx.validate
+        monkeypatch.setattr(gx, "validate", lambda frame, *a, **k: calls.append(len(frame)) or real(frame, *a, **k))
+        found = {r.check: (r.success, r.rows_checked, r.unexpected_count, r.sample_keys)
+                 for r in checks.check_built(con, cf, start_date=dt.date(2024, 1, 2), run_date=RUN, expectations=gx)}
+        monkeypatch.undo()
+        return found, calls
+
+    whole, whole_calls = run(10_000)
+    chunked, chunked_calls = run(20)
+    assert chunked == whole
+    assert len(whole_calls) == 2 and len(chunked_calls) > 10  # (a second pass names the failing rows)
+    assert max(chunked_calls) <= 21 and sum(chunked_calls[:1]) >= 1  # no chunk above the limit but for one date's rows
+    assert whole["expect_column_values_to_be_between:level"] == (False, 3 * 59 + 2, 2, [
+        {"ticker": "B", "trade_date": "2024-01-03"}, {"ticker": "B", "trade_date": "2024-02-20"}])
+    assert whole["expect_compound_columns_to_be_unique:ticker+trade_date"][:3] == (False, 3 * 59 + 2, 2)
+    assert whole["expect_column_values_to_not_be_null:ticker"][:3] == (False, 3 * 59 + 2, 1)
+
+
 def test_a_failing_assert_sql_is_a_clear_error(tmp_path, gx):
     cf = checks.parse_checks_file(checks_file(tmp_path, "marts", "scores", """
         table: marts.scores

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sources.contract import PRICES, Batch, conform
-from warehouse.load import load_batch
+from warehouse.load import load_batch, load_universe
 
 T1 = dt.datetime(2025, 1, 27, 23, 30, tzinfo=dt.UTC)
 T2 = dt.datetime(2025, 1, 28, 23, 30, tzinfo=dt.UTC)
@@ -57,6 +57,32 @@ def test_a_load_reports_the_earliest_date_it_changed(con):
     assert restated.first_changed == dt.date(2025, 1, 27)  # 01-24 came again unchanged
     again = load_batch(con, conform(PRICES, prices(window)), source="sample", run_id="r3", loaded_at=T2 + dt.timedelta(days=1))
     assert (again.written, again.first_changed) == (0, None)
+
+
+def test_a_changed_universe_owes_a_rebuild_of_every_day(con):
+    """Cohorts and roles apply back through history, so a load that changes the universe (a
+    ticker added, moved to another cohort, or removed) records that the marts owe a rebuild of
+    every day, in its own transaction; a load changing nothing records nothing."""
+    from warehouse import audit
+
+    universe = pd.DataFrame({"ticker": ["NVDA", "WMT"], "name": ["NVIDIA", "Walmart"], "sector": ["Tech", "Staples"],
+                             "cohort": ["ai", "non_ai"], "role": ["stock", "stock"]})
+
+    def owed():
+        return con.execute("select run_id, tickers_added, tickers_changed, tickers_removed from audit.universe_changes "
+                           "where built_at is null order by changed_at").fetchall()
+
+    load_universe(con, universe, source="u.csv", run_id="r1", loaded_at=T1)
+    assert owed() == [("r1", 2, 0, 0)] and audit.universe_change_unbuilt(con) == "r1"
+    audit.mark_built(con, loaded_before=T1, at=T2)
+    assert owed() == [] and audit.universe_change_unbuilt(con) is None
+    load_universe(con, universe, source="u.csv", run_id="r2", loaded_at=T2)
+    # A new name, or the same file read from elsewhere, changes no cohort or role: nothing owed.
+    renamed = load_universe(con, universe.assign(name=["Nvidia Corp", "Walmart"]), source="elsewhere/u.csv", run_id="r2", loaded_at=T2)
+    assert renamed.updated == 2 and owed() == []
+    load_universe(con, universe.assign(cohort=["ai", "ai"]), source="u.csv", run_id="r3", loaded_at=T2)
+    load_universe(con, universe.iloc[:1], source="u.csv", run_id="r4", loaded_at=T2 + dt.timedelta(seconds=1))
+    assert owed() == [("r3", 0, 1, 0), ("r4", 0, 0, 1)] and audit.universe_change_unbuilt(con) == "r3"
 
 
 def test_rejects_go_to_quarantine_with_original_values(con):

@@ -96,3 +96,42 @@ def test_a_long_depends_on_goes_on_over_indented_lines(sql):
     p.write_text(p.read_text().replace("--     raw.universe\n", "-- raw.universe\n"))  # not indented: prose
     with pytest.raises(ModelError, match="header says it depends on raw.prices_daily but the SQL reads"):
         parse_model(p, "staging")
+
+
+def test_lookback_is_a_number_of_sessions_or_all(sql):
+    import datetime as dt
+
+    from transforms.runner import BEGINNING, input_start_for
+
+    body = "select * from raw.prices_daily where trade_date >= $start_date and trade_date >= $input_start_date"
+    p = model(sql, "marts", "inc", "raw.prices_daily", body, "incremental by trade_date")
+    for lookback, sessions in (("-- Lookback: 21 sessions\n", 21), ("-- Lookback: all\n", None), ("", 0)):
+        p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date") + lookback + body)
+        assert parse_model(p, "marts").lookback_sessions == sessions
+    p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date") + "-- Lookback: a year\n" + body)
+    with pytest.raises(ModelError, match="write 'Lookback: <N> sessions' or 'Lookback: all'"):
+        parse_model(p, "marts")
+    night = dt.date(2025, 1, 27)
+    assert input_start_for(night, None) == BEGINNING  # all: every earlier day
+    assert input_start_for(night, 0) == night
+    assert dt.date(2024, 11, 1) < input_start_for(night, 21) < dt.date(2024, 12, 27)  # 21 sessions and slack
+
+
+def test_a_build_since_before_any_data_is_a_full_build(sql):
+    """A change reaching back before any data (a changed universe reports dt.date.min) rebuilds
+    every incremental model whole."""
+    import datetime as dt
+
+    import duckdb
+
+    from transforms.runner import build
+    from warehouse import schema
+
+    body = "select ticker, trade_date, close from raw.prices_daily where trade_date >= $start_date and trade_date >= $input_start_date"
+    model(sql, "marts", "inc", "raw.prices_daily", body, "incremental by trade_date")
+    con = duckdb.connect()
+    schema.ensure(con)
+    run = dt.date(2025, 1, 28)
+    assert [r.mode for r in build(con, run_date=run, sql_dir=sql)] == ["full"]
+    assert [r.mode for r in build(con, run_date=run, since=dt.date(2025, 1, 27), sql_dir=sql)] == ["incremental"]
+    assert [(r.mode, r.since) for r in build(con, run_date=run, since=dt.date.min, sql_dir=sql)] == [("full", None)]
