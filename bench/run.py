@@ -32,7 +32,7 @@ from bench.stages import BUILT, LOADED, copy_base
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-STAGES = ("load", "full_build", "incremental", "checks", "peer", "nightly")
+STAGES = ("load", "full_build", "incremental", "checks", "full_checks", "peer", "nightly")
 console = Console()
 
 
@@ -131,6 +131,7 @@ FIGURE_STAGES = {
     "load_rows_per_s": "load",
     "nightly_500_s": "nightly",
     "checks_night_s": "checks",
+    "checks_full_s": "full_checks",
     "pandas_peer_ratio": "peer",
 }
 

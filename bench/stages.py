@@ -162,6 +162,28 @@ def stage_checks(work: Path, market: BenchMarket) -> dict:
 PEER_TABLES = {"technicals_daily": ["ticker", "trade_date"], "putcall_sentiment": ["trade_date", "scope"]}
 
 
+def stage_full_checks(work: Path, market: BenchMarket) -> dict:
+    """Every mart's build checks over its whole history: what a night that rebuilds everything
+    (a changed universe, `build --full-refresh`) checks before it publishes."""
+    path = copy_base(work, BUILT, "full_checks.duckdb")
+    files = {rel: cf for rel, cf in checks.discover_checks().items() if rel.startswith("marts.")}
+    expectations = checks.Expectations()
+    expectations._context()
+    results: list[checks.CheckResult] = []
+    by_table: dict[str, float] = {}
+    with writer(path, holder="bench full checks") as con:
+        began = time.perf_counter()
+        for rel, cf in files.items():
+            t0 = time.perf_counter()
+            results += checks.check_built(
+                con, cf, start_date=checks.FULL_BUILD_START, run_date=market.history_end, expectations=expectations
+            )
+            by_table[rel] = round(time.perf_counter() - t0, 3)
+        seconds = time.perf_counter() - began
+    return {"seconds": seconds, "checks": len(results), "by_table": by_table,
+            "failed": [f"{r.table}.{r.check}" for r in results if not r.success]}
+
+
 def stage_peer(work: Path, market: BenchMarket) -> dict:
     from bench import peer
 
@@ -187,6 +209,7 @@ STAGES = {
     "full_build": stage_full_build,
     "incremental": stage_incremental,
     "checks": stage_checks,
+    "full_checks": stage_full_checks,
     "peer": stage_peer,
 }
 

@@ -40,6 +40,16 @@ def test_the_incremental_night_builds_from_its_look_back_not_years_back(bench_wo
     assert night["models"]["marts.technicals_daily"]["rows"] == 30 * (len(market.sessions) + 1)
 
 
+def test_the_full_checks_stage_runs_every_marts_checks_over_its_whole_history(bench_work):
+    from warehouse import checks
+
+    work, _, _, _ = bench_work
+    result = stages.stage_full_checks(work, bench_work[1])
+    marts = [cf for rel, cf in checks.discover_checks().items() if rel.startswith("marts.")]
+    assert result["checks"] == sum(len(cf.expectations) + len(cf.asserts) for cf in marts)
+    assert set(result["by_table"]) == {cf.table for cf in marts}
+
+
 @pytest.fixture(scope="module")
 def peer_run(bench_work):
     """The peer stage, run once for the tests that read its result or its warehouse (no test
