@@ -107,6 +107,12 @@ create or replace macro expanding_pct_rank(x, series, ordered_by, n_before, le_b
     end
 );
 
+-- valuation_daily, valuation_cohorts: how many of a series' earlier values are at or below x
+-- (NULLs are not values). An aggregate: use it in a grouped query.
+create or replace macro count_at_or_below(earlier_value, x) as (
+    count(earlier_value) filter (where earlier_value <= x)
+);
+
 -- putcall_sentiment: the regime a put/call percentile rank (0-100) reads as; NULL stays NULL.
 create or replace macro putcall_regime(pct_rank) as (
     case

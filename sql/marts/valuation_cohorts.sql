@@ -145,28 +145,28 @@ earlier_counts as (
         new_days.trade_date,
         new_days.cohort,
         count(earlier.aggregate_forward_pe) as aggregate_forward_pe_n_before,
-        count(earlier.aggregate_forward_pe) filter (
-            where earlier.aggregate_forward_pe <= new_days.aggregate_forward_pe
+        count_at_or_below(
+            earlier.aggregate_forward_pe, new_days.aggregate_forward_pe
         ) as aggregate_forward_pe_le_before,
         count(earlier.median_forward_pe) as median_forward_pe_n_before,
-        count(earlier.median_forward_pe) filter (
-            where earlier.median_forward_pe <= new_days.median_forward_pe
+        count_at_or_below(
+            earlier.median_forward_pe, new_days.median_forward_pe
         ) as median_forward_pe_le_before,
         count(earlier.aggregate_trailing_pe) as aggregate_trailing_pe_n_before,
-        count(earlier.aggregate_trailing_pe) filter (
-            where earlier.aggregate_trailing_pe <= new_days.aggregate_trailing_pe
+        count_at_or_below(
+            earlier.aggregate_trailing_pe, new_days.aggregate_trailing_pe
         ) as aggregate_trailing_pe_le_before,
         count(earlier.aggregate_price_to_sales) as aggregate_price_to_sales_n_before,
-        count(earlier.aggregate_price_to_sales) filter (
-            where earlier.aggregate_price_to_sales <= new_days.aggregate_price_to_sales
+        count_at_or_below(
+            earlier.aggregate_price_to_sales, new_days.aggregate_price_to_sales
         ) as aggregate_price_to_sales_le_before,
         count(earlier.median_price_to_sales) as median_price_to_sales_n_before,
-        count(earlier.median_price_to_sales) filter (
-            where earlier.median_price_to_sales <= new_days.median_price_to_sales
+        count_at_or_below(
+            earlier.median_price_to_sales, new_days.median_price_to_sales
         ) as median_price_to_sales_le_before,
         count(earlier.ai_to_non_ai_price_to_sales) as ai_to_non_ai_n_before,
-        count(earlier.ai_to_non_ai_price_to_sales) filter (
-            where earlier.ai_to_non_ai_price_to_sales <= new_days.ai_to_non_ai_price_to_sales
+        count_at_or_below(
+            earlier.ai_to_non_ai_price_to_sales, new_days.ai_to_non_ai_price_to_sales
         ) as ai_to_non_ai_le_before
     from new_days
     inner join with_ratio as earlier

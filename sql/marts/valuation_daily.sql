@@ -253,17 +253,11 @@ paired_counts as (
         new_days.ticker,
         new_days.trade_date,
         count(earlier.trailing_pe) as trailing_pe_n_before,
-        count(earlier.trailing_pe) filter (
-            where earlier.trailing_pe <= new_days.trailing_pe
-        ) as trailing_pe_le_before,
+        count_at_or_below(earlier.trailing_pe, new_days.trailing_pe) as trailing_pe_le_before,
         count(earlier.forward_pe) as forward_pe_n_before,
-        count(earlier.forward_pe) filter (
-            where earlier.forward_pe <= new_days.forward_pe
-        ) as forward_pe_le_before,
+        count_at_or_below(earlier.forward_pe, new_days.forward_pe) as forward_pe_le_before,
         count(earlier.price_to_sales_ttm) as price_to_sales_n_before,
-        count(earlier.price_to_sales_ttm) filter (
-            where earlier.price_to_sales_ttm <= new_days.price_to_sales_ttm
-        ) as price_to_sales_le_before
+        count_at_or_below(earlier.price_to_sales_ttm, new_days.price_to_sales_ttm) as price_to_sales_le_before
     from new_days
     inner join stocks_to_rank
         on new_days.ticker = stocks_to_rank.ticker and not stocks_to_rank.is_sorted
@@ -281,61 +275,51 @@ sorted_stocks as (
 ),
 
 -- One list of values per sorted stock and multiple: its values before $start_date (no
--- trade_date) and its days written. NULLs are not values.
+-- trade_date) and its days written. UNPIVOT leaves NULLs out: they are not values.
+earlier_values as (
+    unpivot (
+        select
+            ticker,
+            trailing_pe,
+            forward_pe,
+            price_to_sales_ttm as price_to_sales,
+            cast(null as date) as trade_date
+        from multiples
+        where trade_date < $start_date and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    )
+    on trailing_pe, forward_pe, price_to_sales
+    into name multiple value multiple_value
+),
+
+written_values as (
+    unpivot (
+        select
+            ticker,
+            trailing_pe,
+            forward_pe,
+            price_to_sales_ttm as price_to_sales,
+            trade_date
+        from new_days
+        where ticker in (select sorted_stocks.ticker from sorted_stocks)
+    )
+    on trailing_pe, forward_pe, price_to_sales
+    into name multiple value multiple_value
+),
+
 series_values as (
     select
         ticker,
-        'trailing_pe' as multiple,
-        trailing_pe as multiple_value,
-        cast(null as date) as trade_date
-    from multiples
-    where
-        trade_date < $start_date and trailing_pe is not null
-        and ticker in (select sorted_stocks.ticker from sorted_stocks)
-    union all
-    select
-        ticker,
-        'forward_pe' as multiple,
-        forward_pe as multiple_value,
-        cast(null as date) as trade_date
-    from multiples
-    where
-        trade_date < $start_date and forward_pe is not null
-        and ticker in (select sorted_stocks.ticker from sorted_stocks)
-    union all
-    select
-        ticker,
-        'price_to_sales' as multiple,
-        price_to_sales_ttm as multiple_value,
-        cast(null as date) as trade_date
-    from multiples
-    where
-        trade_date < $start_date and price_to_sales_ttm is not null
-        and ticker in (select sorted_stocks.ticker from sorted_stocks)
-    union all
-    select
-        ticker,
-        'trailing_pe' as multiple,
-        trailing_pe as multiple_value,
+        multiple,
+        multiple_value,
         trade_date
-    from new_days
-    where trailing_pe is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    from earlier_values
     union all
     select
         ticker,
-        'forward_pe' as multiple,
-        forward_pe as multiple_value,
+        multiple,
+        multiple_value,
         trade_date
-    from new_days
-    where forward_pe is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
-    union all
-    select
-        ticker,
-        'price_to_sales' as multiple,
-        price_to_sales_ttm as multiple_value,
-        trade_date
-    from new_days
-    where price_to_sales_ttm is not null and ticker in (select sorted_stocks.ticker from sorted_stocks)
+    from written_values
 ),
 
 -- Sorted by value (earlier values first among equals), a day's earlier values at or below it
