@@ -124,27 +124,25 @@ TARGETS = {
 }
 
 
-# The stage each figure comes from (peak_rss_mib: the largest over every stage).
+# Each figure: the stage it comes from and the field of that stage's runs whose median it is
+# (peak_rss_mib: the largest over every stage).
 FIGURE_STAGES = {
-    "full_build_s": "full_build",
-    "incremental_build_s": "incremental",
-    "load_rows_per_s": "load",
-    "nightly_500_s": "nightly",
-    "checks_night_s": "checks",
-    "checks_full_s": "full_checks",
-    "pandas_peer_ratio": "peer",
+    "full_build_s": ("full_build", "seconds"),
+    "incremental_build_s": ("incremental", "seconds"),
+    "load_rows_per_s": ("load", "rows_per_s"),
+    "nightly_500_s": ("nightly", "seconds"),
+    "checks_night_s": ("checks", "seconds"),
+    "checks_full_s": ("full_checks", "seconds"),
+    "pandas_peer_ratio": ("peer", "ratio"),
 }
 
 
-def summarise(runs: dict[str, list[dict]], market: BenchMarket) -> dict:
-    def median(stage: str, key: str = "seconds") -> float | None:
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    def median(stage: str, key: str) -> float | None:
         values = [r[key] for r in runs.get(stage, [])]
         return statistics.median(values) if values else None
 
-    figures = {
-        key: median(stage, {"load": "rows_per_s", "peer": "ratio"}.get(stage, "seconds"))
-        for key, stage in FIGURE_STAGES.items()
-    } | {
+    figures = {key: median(stage, field) for key, (stage, field) in FIGURE_STAGES.items()} | {
         "peak_rss_mib": max((r["peak_rss_mib"] for rs in runs.values() for r in rs), default=None),
     }
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}
@@ -215,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     # stages and the incremental build's share of the full build come from the latest run of
     # each stage, and each figure says which command measured it.
     all_runs = {**previous.get("runs", {}), **runs}
-    figures = summarise(all_runs, market)
+    figures = summarise(all_runs)
     judged = verdicts(figures)
     table = Table(title=f"Bellwether benchmarks (median of {args.repeats})")
     for col in ("figure", "value", "target"):
@@ -225,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    remeasured = {k for k, stage in FIGURE_STAGES.items() if stage in runs} | ({"peak_rss_mib"} if runs else set())
+    remeasured = {k for k, (stage, _) in FIGURE_STAGES.items() if stage in runs} | ({"peak_rss_mib"} if runs else set())
     provenance = previous.get("provenance", {}) | {
         k: {"measured_at": now, "command": command.strip()} for k in remeasured if figures.get(k) is not None
     }

@@ -174,9 +174,9 @@ def build_marts(
             logger.info("build reaches back to %s: backfilled rows not yet built into the marts", owed)
             since = owed
         changed_by = audit.universe_change_unbuilt(con)
-        if changed_by is not None and since is not None and not full_refresh:
+        if changed_by is not None and since is not None:
             logger.info("the universe changed (run %s): every day of the marts is rebuilt", changed_by)
-            since = runner.BEGINNING
+            since = None
         hook = checks.build_hook(
             checks.discover_checks(), since=None if full_refresh else since, run_date=run_date,
             expectations=checks.expectations_for(docs_dir), collected=collected,

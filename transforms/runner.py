@@ -17,8 +17,9 @@ Materializations:
 - `table`: rebuilt whole each time.
 - `incremental by <date column>`: the model's SQL computes rows for dates >= `$start_date`,
   reading inputs from `$input_start_date` on (the runner sets it `Lookback` sessions earlier,
-  with slack, so every window function sees its full history; `Lookback: all` reads every
-  earlier day, for a model that counts its whole history). An incremental build deletes the
+  with slack, so every window function sees its full history; a model with `Lookback: all`
+  reads every earlier day, to count its whole history, and has no `$input_start_date`). An
+  incremental build deletes the
   rows from the earliest date a load touched onward and inserts them again: later rows depend
   on earlier ones through the windows, so everything after the change is recomputed too. A full
   build binds both dates to the beginning of time. The two give the same rows.
@@ -152,8 +153,10 @@ def parse_model(path: Path, layer: str) -> Model:
         date_column=date_column,
         lookback_sessions=lookback,
     )
-    if mat == "incremental" and not {"start_date", "input_start_date"} <= model.params:
-        raise ModelError(f"{path}: an incremental model must filter on $start_date and $input_start_date")
+    # A model that reads every earlier day (`Lookback: all`) has no input window to filter on.
+    window_params = {"start_date"} | ({"input_start_date"} if lookback is not None else set())
+    if mat == "incremental" and not window_params <= model.params:
+        raise ModelError(f"{path}: an incremental model must filter on ${' and $'.join(sorted(window_params, reverse=True))}")
     if mat == "view" and model.params:
         raise ModelError(f"{path}: a view cannot take parameters ({', '.join(sorted(model.params))})")
     return model
@@ -332,8 +335,6 @@ def build(
     (the checks): if it raises, nothing of the build is published and the error propagates.
     """
     models = select_models(discover(sql_dir), select)
-    if since is not None and since <= BEGINNING:
-        since = None  # a change reaching back before any data (a new universe): a full build
     results: list[BuildResult] = []
     con.begin()
     try:

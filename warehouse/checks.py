@@ -521,29 +521,32 @@ VALIDATION_CHUNK_ROWS = 250_000
 
 def _window_chunks(
     con: duckdb.DuckDBPyConnection, table: str, window: str | None, start_date: dt.date
-) -> list[tuple[str, dict]]:
-    """(WHERE clause, its parameters) splitting a check's window into chunks of about
-    VALIDATION_CHUNK_ROWS rows (the first also takes the rows without a window date, which are
-    in every window)."""
+) -> tuple[int, list[tuple[str, dict]]]:
+    """The rows in a check's window, and (WHERE clause, its parameters) splitting it into chunks
+    of about VALIDATION_CHUNK_ROWS rows. A NULL in the window column is in every window (a row
+    without a date is never skipped): those rows go with the first chunk."""
     if not window:
-        return [("", {})]
+        return con.execute(f"select count(*) from {table}").fetchone()[0], [("", {})]
     counts = con.execute(
-        f"select {window}, count(*) from {table} where {window} >= $start_date group by 1 order by 1",
+        f"select {window}, count(*) from {table} where {window} >= $start_date or {window} is null "
+        "group by 1 order by 1 nulls first",
         {"start_date": start_date},
     ).fetchall()
-    bounds: list[tuple] = []
+    bounds: list[list] = []
     rows = 0
     for value, n in counts:
+        if value is None:
+            continue
         if not bounds or rows + n > VALIDATION_CHUNK_ROWS:
             bounds.append([value, value])
             rows = 0
         bounds[-1][1] = value
         rows += n
-    if not bounds:
-        return [(f" where {window} is null", {})]
     chunks = [(f" where {window} between $lo and $hi", {"lo": lo, "hi": hi}) for lo, hi in bounds]
-    chunks[0] = (chunks[0][0] + f" or {window} is null", chunks[0][1])
-    return chunks
+    if counts and counts[0][0] is None:
+        first, params = chunks[0] if chunks else (" where false", {})
+        chunks[:1] = [(f"{first} or {window} is null", params)]
+    return sum(n for _, n in counts), chunks
 
 
 def _columns_checked(checks_file: ChecksFile) -> str:
@@ -562,19 +565,17 @@ def _columns_checked(checks_file: ChecksFile) -> str:
 
 
 def _validate_in_chunks(
-    con: duckdb.DuckDBPyConnection, checks_file: ChecksFile, start_date: dt.date, expectations: Expectations
-) -> tuple[int, list[dict]]:
-    """Run the expectation checks over the window chunk by chunk: (rows checked, one merged
-    result per check: success, unexpected_count, the failing rows, message)."""
+    con: duckdb.DuckDBPyConnection, checks_file: ChecksFile, chunks: list[tuple[str, dict]], expectations: Expectations
+) -> list[dict]:
+    """Run the expectation checks over the window chunk by chunk: one merged result per check
+    (success, unexpected_count, the failing rows, message)."""
     table, exp_checks = checks_file.table, checks_file.expectations
     merged = [{"success": True, "unexpected_count": 0, "bad": [], "message": None} for _ in exp_checks]
-    checked = 0
     columns = _columns_checked(checks_file)
-    for where, params in _window_chunks(con, table, checks_file.window, start_date):
+    for where, params in chunks:
         frame = con.execute(f"select {columns} from {table}{where}", params).df()
         if frame.empty:
             continue
-        checked += len(frame)
         found = expectations.validate(frame, exp_checks, suite_name=table, rows=False)
         failed = [i for i, r in enumerate(found) if not r["success"]]
         if failed:  # only the failing ones again, to name their rows
@@ -589,7 +590,7 @@ def _validate_in_chunks(
             if r["rows"]:
                 m["bad"].append(frame.iloc[r["rows"]])
             m["message"] = m["message"] or r["error"] or (f"observed {r['observed']}" if r["observed"] is not None else None)
-    return checked, merged
+    return merged
 
 
 def check_built(
@@ -607,20 +608,12 @@ def check_built(
     ref = f"{table} rows >= {start_date}" if checks_file.window and start_date > FULL_BUILD_START else table
     results: list[CheckResult] = []
     exp_checks = checks_file.expectations
-    if checks_file.window:
-        # A NULL in the window column is in every window: a row without a date is never skipped.
-        rows_in_window = con.execute(
-            f"select count(*) from {table} where {checks_file.window} >= $start_date or {checks_file.window} is null",
-            {"start_date": start_date},
-        ).fetchone()[0]
-    else:
-        rows_in_window = con.execute(f"select count(*) from {table}").fetchone()[0]
+    rows_in_window, chunks = _window_chunks(con, table, checks_file.window, start_date)
     if exp_checks and rows_in_window:
-        checked, merged = _validate_in_chunks(con, checks_file, start_date, expectations)
-        empty = pd.DataFrame()
+        merged = _validate_in_chunks(con, checks_file, chunks, expectations)
         for c, m in zip(exp_checks, merged, strict=True):
-            bad = pd.concat(m["bad"]) if m["bad"] else empty
-            results.append(_result(checks_file, c, m["success"], checked, m["unexpected_count"], bad, ref, m["message"], None))
+            bad = pd.concat(m["bad"]) if m["bad"] else pd.DataFrame()
+            results.append(_result(checks_file, c, m["success"], rows_in_window, m["unexpected_count"], bad, ref, m["message"], None))
     elif exp_checks:
         results += [_result(checks_file, c, True, 0, 0, pd.DataFrame(), ref, "no rows in the window", None) for c in exp_checks]
     if checks_file.asserts:

@@ -300,13 +300,12 @@ def load_universe(
         )
         _log_batch(con, result, source=source, run_id=run_id, loaded_at=loaded_at, window=None, notes=[])
         after = _memberships(con)
-        added, gone = after.keys() - before.keys(), before.keys() - after.keys()
-        moved = {t for t in after.keys() & before.keys() if after[t] != before[t]}
-        if added or gone or moved:
+        moved = sum(1 for t, membership in after.items() if t in before and before[t] != membership)
+        if inserted or removed or moved:
             # Cohorts and roles apply back through history: the marts owe a rebuild of every day.
             con.execute(
                 "insert into audit.universe_changes values (?, ?, ?, ?, ?, ?, null)",
-                [run_id, source, len(added), len(moved), len(gone), loaded_at],
+                [run_id, source, inserted, moved, int(removed), loaded_at],
             )
         con.commit()
     except Exception:

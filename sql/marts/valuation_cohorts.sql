@@ -28,7 +28,6 @@ with valuations as (
         forward_pe,
         price_to_sales_ttm
     from marts.valuation_daily
-    where trade_date >= $input_start_date
 ),
 
 stocks as (

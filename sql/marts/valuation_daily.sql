@@ -29,7 +29,6 @@ with market_caps as (
         close,
         market_cap
     from marts.market_caps_daily
-    where trade_date >= $input_start_date
 ),
 
 stocks as (

@@ -108,6 +108,14 @@ def test_lookback_is_a_number_of_sessions_or_all(sql):
     for lookback, sessions in (("-- Lookback: 21 sessions\n", 21), ("-- Lookback: all\n", None), ("", 0)):
         p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date") + lookback + body)
         assert parse_model(p, "marts").lookback_sessions == sessions
+    # Reading every earlier day, a model has no input window: $start_date alone is enough.
+    p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date")
+                 + "-- Lookback: all\nselect * from raw.prices_daily where trade_date >= $start_date")
+    assert parse_model(p, "marts").lookback_sessions is None
+    p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date")
+                 + "-- Lookback: 5 sessions\nselect * from raw.prices_daily where trade_date >= $start_date")
+    with pytest.raises(ModelError, match="must filter on \\$start_date and \\$input_start_date"):
+        parse_model(p, "marts")
     p.write_text(HEADER.format(name="inc", deps="raw.prices_daily", mat="incremental by trade_date") + "-- Lookback: a year\n" + body)
     with pytest.raises(ModelError, match="write 'Lookback: <N> sessions' or 'Lookback: all'"):
         parse_model(p, "marts")
@@ -115,23 +123,3 @@ def test_lookback_is_a_number_of_sessions_or_all(sql):
     assert input_start_for(night, None) == BEGINNING  # all: every earlier day
     assert input_start_for(night, 0) == night
     assert dt.date(2024, 11, 1) < input_start_for(night, 21) < dt.date(2024, 12, 27)  # 21 sessions and slack
-
-
-def test_a_build_since_before_any_data_is_a_full_build(sql):
-    """A change reaching back before any data (a changed universe reports dt.date.min) rebuilds
-    every incremental model whole."""
-    import datetime as dt
-
-    import duckdb
-
-    from transforms.runner import build
-    from warehouse import schema
-
-    body = "select ticker, trade_date, close from raw.prices_daily where trade_date >= $start_date and trade_date >= $input_start_date"
-    model(sql, "marts", "inc", "raw.prices_daily", body, "incremental by trade_date")
-    con = duckdb.connect()
-    schema.ensure(con)
-    run = dt.date(2025, 1, 28)
-    assert [r.mode for r in build(con, run_date=run, sql_dir=sql)] == ["full"]
-    assert [r.mode for r in build(con, run_date=run, since=dt.date(2025, 1, 27), sql_dir=sql)] == ["incremental"]
-    assert [(r.mode, r.since) for r in build(con, run_date=run, since=dt.date.min, sql_dir=sql)] == [("full", None)]
