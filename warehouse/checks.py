@@ -362,9 +362,6 @@ def _unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    # DuckDB 2 refuses to register while a statement's result is unfinished (the runner's
-    # `fetchone()` leaves one): finish it first.
-    con.complete()
     con.register(name, frame)
 
 

@@ -64,7 +64,7 @@ def test_a_live_night_with_failures_loads_the_rest_and_ends_partial(live_night):
     # whole chain in quarantine (nothing lost, nothing misdated) instead of loading it.
     assert scalar(path, "select count(*) from raw.option_quotes") == 0
     held = fetch(path, "select count(*), count(distinct check_name), any_value(reason) from audit.quarantine where table_name = 'raw.option_quotes'")[0]
-    assert held[0] == len(fetch(path, "select 1 from audit.quarantine where table_name = 'raw.option_quotes' and row_json->>'ticker' = 'NVDA'")) > 0
+    assert held[0] == len(fetch(path, "select 1 from audit.quarantine where table_name = 'raw.option_quotes' and (row_json->>'ticker') = 'NVDA'")) > 0
     assert held[1] == 1 and held[2].startswith("batch held: last_trade_after_snapshot")
     assert scalar(path, "select count(*) from raw.valuation_snapshots where ticker = 'NVDA'") == 1
     # Each failure is recorded with its cause and attempts; retries waited through the injected sleep.
