@@ -242,6 +242,7 @@ def backfill(
                      when_blocked="the marts were not rebuilt (loaded chunks stay recorded)")
             raise
         outcome = finish_run(settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally)
+        tasks.maintain_lake(settings.warehouse)
     summary = base | outcome | {
         "plan": plan_table(chunks), "loads": tally.loads, "rejects": tally.rejects,
         "failures": tally.failures, "notes": tally.notes,

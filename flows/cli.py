@@ -8,6 +8,7 @@ and `query` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from enum import Enum
@@ -96,7 +97,11 @@ def get_settings(**overrides) -> Settings:
 
 WarehouseOpt = Annotated[
     Optional[str],
-    typer.Option("--warehouse", "-w", help="DuckDB warehouse file [env BELLWETHER_WAREHOUSE; default warehouse/bellwether.duckdb]"),
+    typer.Option("--warehouse", "-w", help="ducklake:sqlite:PATH, ducklake:postgres:CONNINFO or a DuckDB file [env BELLWETHER_WAREHOUSE; default ducklake:sqlite:warehouse/bellwether.sqlite]"),
+]
+AsOfOpt = Annotated[
+    Optional[str],
+    typer.Option("--as-of", help="read the warehouse as a run published it (its run id) or as it stood at a time (ISO 8601, UTC unless an offset is given, e.g. 2025-01-28T08:00-05:00)"),
 ]
 WaitOpt = Annotated[
     Optional[float],
@@ -432,31 +437,30 @@ def report(
     format: Annotated[Optional[ReportFormat], typer.Option("--format", "-f", help="text [default on a terminal], markdown [default otherwise] or json")] = None,
     html: Annotated[bool, typer.Option("--html", help="write the self-contained HTML page with charts instead of printing")] = False,
     out: Annotated[Optional[str], typer.Option("--out", help="folder for --html [default: reports/ beside the warehouse]")] = None,
+    as_of: AsOfOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Print the morning brief for a session: index moves, dollar losers, support levels,
     put/call, the largest names against their 50-DMA, valuation, options, fear & greed.
 
-    With --html: write it as one self-contained page with charts (opens offline, prints)."""
+    With --html: write it as one self-contained page with charts (opens offline, prints).
+    With --as-of: the brief as the warehouse held it then (before a later restatement)."""
     import json
     from pathlib import Path
 
     from transforms.brief import NoBrief, brief_markdown, read_brief
-    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
 
     day = _parse_date(date, "--date")
     settings = get_settings(warehouse=warehouse)
-    try:
-        with reader(settings.warehouse) as con:
+    with _reading(settings, as_of) as con:
+        try:
             brief = read_brief(con, day)
             if html:
                 from transforms.report import report_folder, write_report
 
                 path, _ = write_report(con, day, Path(out) if out else report_folder(settings.warehouse))
-    except (WarehouseMissing, WarehouseBusy) as exc:
-        _fail(str(exc), EXIT_BUSY)
-    except NoBrief as exc:
-        _fail(str(exc), EXIT_FAILED)
+        except NoBrief as exc:
+            _fail(str(exc), EXIT_FAILED)
     if html:
         console.print(f"Report: {path}", highlight=False)
         return
@@ -482,49 +486,58 @@ def build(
     """Build the staging views and marts from raw (no fetching), checking each table as it is built.
 
     A failing error check publishes nothing and exits 1."""
+    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
+    since_date = _parse_date(since, "--since")
+    params = {"select": select, "since": str(since_date) if since_date else None, "full_refresh": full_refresh or since_date is None}
+    _checked_build(settings, flow="build", select=select, since=since_date, full_refresh=full_refresh or since_date is None,
+                   parameters=params)
+
+
+def _checked_build(settings: Settings, *, flow: str, select, since, full_refresh: bool, parameters: dict, prepare=None):
+    """Build (and check) the models as one run recorded in audit.runs, whose end publishes it;
+    `prepare(con)` runs first under the same writer lock (a migration's copy). Prints the
+    outcome; exits 1 when the build failed."""
     from transforms.runner import ModelError, discover, latest_trade_date, select_models
     from transforms.runner import build as run_build
     from warehouse import audit, checks
-    from warehouse.connect import WarehouseBusy, writer
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, writer
 
-    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
-    since_date = _parse_date(since, "--since")
     started = dt.datetime.now(dt.UTC)
-    run_id = audit.new_run_id("build", started)
+    run_id = audit.new_run_id(flow, started)
     collected: list = []
     expectations = checks.Expectations(checks.data_docs_dir(settings.warehouse, run_id))
+    prepared = None
     try:
-        with writer(settings.warehouse, holder="bellwether build", wait_s=settings.lock_wait_s) as con:
+        with writer(settings.warehouse, holder=f"bellwether {flow}", wait_s=settings.lock_wait_s) as con:
+            if prepare is not None:
+                prepared = prepare(con)
             last = latest_trade_date(con)
-            params = {"select": select, "since": str(since_date) if since_date else None, "full_refresh": full_refresh or since_date is None}
-            audit.start_run(con, run_id=run_id, flow="build", parameters=params, started_at=started)
+            audit.start_run(con, run_id=run_id, flow=flow, parameters=parameters, started_at=started)
             status, message, results = audit.FAILED, None, []
             try:
                 hook = checks.build_hook(
-                    checks.discover_checks(), since=since_date, run_date=last, expectations=expectations, collected=collected,
+                    checks.discover_checks(), since=since, run_date=last, expectations=expectations, collected=collected,
                     planned=[m.relation for m in select_models(discover(), select)],
                 )
-                results = run_build(
-                    con, run_date=last, since=since_date, select=select, full_refresh=full_refresh or since_date is None, after_model=hook
-                )
-                if select is None and (full_refresh or since_date is None):  # a full build covers every backfilled chunk
+                results = run_build(con, run_date=last, since=since, select=select, full_refresh=full_refresh, after_model=hook)
+                if select is None and full_refresh:  # a full build covers every backfilled chunk
                     audit.mark_built(con, loaded_before=started, at=dt.datetime.now(dt.UTC))
                 status = audit.SUCCEEDED
             except (ModelError, checks.CheckFailed, checks.ChecksFileError) as exc:
                 message = str(exc)
             finally:
                 checks.record_results(con, collected, run_id=run_id, at=dt.datetime.now(dt.UTC))
-                audit.finish_run(
+                snapshot = audit.finish_run(
                     con, run_id=run_id, status=status, ended_at=dt.datetime.now(dt.UTC), message=message,
                     rows_by_table={r.relation: r.rows_written for r in results if r.mode != "view"},
                 )
                 summary = checks.summarize(con, run_id)
-    except WarehouseBusy as exc:
+    except (WarehouseBusy, WarehouseMissing) as exc:
         _fail(str(exc), EXIT_BUSY)
     docs = expectations.build_docs()
     if message:
         _print_check_summary(summary, str(docs) if docs else None)
-        _fail(f"build failed, nothing was published: {message}", EXIT_FAILED)
+        _fail(f"{flow} failed, no mart was changed: {message}", EXIT_FAILED)
     t = Table(title="Built", title_justify="left")
     for c in ("table", "mode", "rows", "rows written", "seconds"):
         t.add_column(c)
@@ -532,7 +545,8 @@ def build(
         t.add_row(r.relation, r.mode, f"{r.rows:,}", f"{r.rows_written:,}", f"{r.seconds:.2f}")
     console.print(t)
     _print_check_summary(summary, str(docs) if docs else None)
-    console.print(f"run id: {run_id}", highlight=False)
+    console.print(f"run id: {run_id}" + (f"  published snapshot: {snapshot}" if snapshot is not None else ""), highlight=False)
+    return prepared
 
 
 @app.command()
@@ -545,34 +559,27 @@ def checks(
     """Show a run's data checks: severity, rows checked and failing, sample failing keys.
 
     Without --run: the latest run that ran checks."""
-    from pathlib import Path
-
-    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
-
     settings = get_settings(warehouse=warehouse)
-    try:
-        with reader(settings.warehouse) as con:
-            run_id = run or (con.execute(
-                "select run_id from audit.check_results group by run_id order by max(checked_at) desc limit 1"
-            ).fetchone() or [None])[0]
-            if run_id is None:
-                _fail("no checks have run in this warehouse yet: run `bellwether run` first", EXIT_FAILED)
-            frame = con.execute(
-                f"""
-                select stage, table_name as "table", check_name as "check", severity, action,
-                       case when success then 'pass' else 'FAIL' end as result,
-                       sum(rows_checked) as rows_checked, sum(unexpected_count) as failing_rows, count(*) as batches,
-                       any_value(sample_keys::varchar order by unexpected_count desc) as sample_keys
-                from audit.check_results
-                where run_id = ? {"and not success" if failed else ""}
-                group by all
-                order by stage desc, "table", result, "check"
-                """,
-                [run_id],
-            ).fetchdf()
-            known = con.execute("select count(*) from audit.runs where run_id = ?", [run_id]).fetchone()[0]
-    except (WarehouseMissing, WarehouseBusy) as exc:
-        _fail(str(exc), EXIT_BUSY)
+    with _reading(settings) as con:
+        run_id = run or (con.execute(
+            "select run_id from audit.check_results group by run_id order by max(checked_at) desc limit 1"
+        ).fetchone() or [None])[0]
+        if run_id is None:
+            _fail("no checks have run in this warehouse yet: run `bellwether run` first", EXIT_FAILED)
+        frame = con.execute(
+            f"""
+            select stage, table_name as "table", check_name as "check", severity, action,
+                   case when success then 'pass' else 'FAIL' end as result,
+                   sum(rows_checked) as rows_checked, sum(unexpected_count) as failing_rows, count(*) as batches,
+                   any_value(sample_keys::varchar order by unexpected_count desc) as sample_keys
+            from audit.check_results
+            where run_id = ? {"and not success" if failed else ""}
+            group by all
+            order by stage desc, "table", result, "check"
+            """,
+            [run_id],
+        ).fetchdf()
+        known = con.execute("select count(*) from audit.runs where run_id = ?", [run_id]).fetchone()[0]
     if frame.empty and not failed:
         _fail(f"no check results for run {run_id}{'' if known else ' (no such run)'}", EXIT_FAILED)
     if format == OutputFormat.csv:
@@ -588,9 +595,37 @@ def checks(
         style = None if row.result == "pass" else "red" if row.severity == "error" else "yellow"
         t.add_row(*("" if v is None or v != v else f"{v:,}" if isinstance(v, (int, float)) else str(v)[:80] for v in row), style=style)
     console.print(t)
-    docs = Path(settings.warehouse).resolve().parent / "data_docs" / run_id / "index.html"
+    from warehouse.checks import data_docs_dir
+
+    docs = data_docs_dir(settings.warehouse, run_id) / "index.html"
     if docs.exists():
         console.print(f"Data Docs: {docs}", highlight=False)
+
+
+@contextlib.contextmanager
+def _reading(settings: Settings, as_of: str | None = None, at=None):
+    """A read-only connection for a command, failures mapped to exit codes: busy or missing 3,
+    a bad --as-of 2, a snapshot that cannot be read 1. With --as-of, says on stderr which
+    publication it reads."""
+    from warehouse import lake
+    from warehouse.connect import AsOfError, WarehouseBusy, WarehouseMissing, open_reader
+
+    try:
+        con = open_reader(settings.warehouse, at=as_of or at)
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except AsOfError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except lake.LakeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    try:
+        if as_of:
+            info = lake.snapshot_info(con)
+            err.print(f"as of snapshot {info['snapshot_id']}, published {info['at']:%Y-%m-%d %H:%M:%S %Z}"
+                      + (f" by run {info['run_id']}" if info.get("run_id") else ""), highlight=False)
+        yield con
+    finally:
+        con.close()
 
 
 @app.command()
@@ -598,24 +633,38 @@ def status(
     runs: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 5,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Show what the warehouse holds: each table's latest date against the latest session, recent runs, quarantined rows."""
+    """Show what the warehouse holds: each table's latest date against the latest session, recent
+    runs, quarantined rows; on a DuckLake also the snapshot readers see and who is writing now."""
     from sources import calendar
     from sources.contract import DATASETS
-    from warehouse import audit
-    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
+    from warehouse import audit, lake
+    from warehouse.connect import current_writer
+    from warehouse.target import parse
 
     settings = get_settings(warehouse=warehouse)
     expected = calendar.last_completed_session(dt.datetime.now(dt.UTC))
     tables = {f"raw.{name}": ds.date_column for name, ds in DATASETS.items()}
     tables |= {"marts.technicals_daily": "trade_date", "marts.market_brief": "trade_date"}
-    try:
-        with reader(settings.warehouse) as con:
-            present = {f"{a}.{b}" for a, b in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
-            fresh = audit.freshness(con, expected, {t: c for t, c in tables.items() if t in present})
-            recent = audit.recent_runs(con, runs)
-            waiting = audit.quarantine_waiting(con)
-    except (WarehouseMissing, WarehouseBusy) as exc:
-        _fail(str(exc), EXIT_BUSY)
+    target = parse(settings.warehouse)
+    with _reading(settings) as con:
+        present = {f"{a}.{b}" for a, b in con.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
+        ).fetchall()}
+        fresh = audit.freshness(con, expected, {t: c for t, c in tables.items() if t in present})
+        recent = audit.recent_runs(con, runs)
+        waiting = audit.quarantine_waiting(con)
+        published = lake.snapshot_info(con) if target.is_lake else None
+    if published:
+        console.print(
+            f"Warehouse: {target.describe()} (DuckLake). Readers see snapshot {published['snapshot_id']}, published "
+            f"{published['at']:%Y-%m-%d %H:%M:%S %Z}" + (f" by run {published['run_id']}" if published.get("run_id") else "") + ".",
+            highlight=False,
+        )
+    else:
+        console.print(f"Warehouse: {target.describe()} (one DuckDB file).", highlight=False)
+    writing = current_writer(settings.warehouse)
+    if writing:
+        console.print(f"Writing now: {writing}; readers see its results when it finishes.", highlight=False)
     t = Table(title=f"Tables (latest completed NYSE session: {expected})", title_justify="left")
     for c in ("table", "rows", "latest", "sessions behind"):
         t.add_column(c, justify="right" if c in ("rows", "sessions behind") else "left")
@@ -625,12 +674,13 @@ def status(
         style = "yellow" if f["sessions_behind"] and not quarterly else None
         t.add_row(f["table"], f"{f['rows']:,}", str(f["latest"] or "-"), behind, style=style)
     console.print(t)
-    t = Table(title="Recent runs", title_justify="left")
-    for c in ("run id", "flow", "status", "started", "message"):
+    t = Table(title="Recent runs (published)" if published else "Recent runs", title_justify="left")
+    for c in ("run id", "flow", "status", "started", "snapshot", "message"):
         t.add_column(c)
     for r in recent:
         style = {"failed": "red", "partial": "yellow"}.get(r["status"])
-        t.add_row(r["run_id"], r["flow"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M}", (r["message"] or "")[:100], style=style)
+        snap = "" if r.get("snapshot_id") is None else str(r["snapshot_id"])
+        t.add_row(r["run_id"], r["flow"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M}", snap, (r["message"] or "")[:100], style=style)
     console.print(t)
     if waiting:
         t = Table(title="Quarantined rows (audit.quarantine)", title_justify="left")
@@ -648,21 +698,21 @@ def query(
     sql: Annotated[str, typer.Argument(help="SQL to run, e.g. \"select * from marts.technicals_daily limit 5\"")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json")] = OutputFormat.table,
     limit: Annotated[int, typer.Option(help="rows shown in table format (csv and json print all)")] = 50,
+    as_of: AsOfOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Run a read-only SQL query against the warehouse."""
+    """Run a read-only SQL query against the warehouse.
+
+    On a DuckLake it reads what the last finished run published, and answers at once while a
+    run writes; --as-of reads an earlier publication (time travel)."""
     import duckdb
 
-    from warehouse.connect import WarehouseBusy, WarehouseMissing, reader
-
     settings = get_settings(warehouse=warehouse)
-    try:
-        with reader(settings.warehouse) as con:
+    with _reading(settings, as_of) as con:
+        try:
             frame = con.execute(sql).fetchdf()
-    except (WarehouseMissing, WarehouseBusy) as exc:
-        _fail(str(exc), EXIT_BUSY)
-    except duckdb.Error as exc:
-        _fail(str(exc), EXIT_FAILED)
+        except duckdb.Error as exc:
+            _fail(str(exc), EXIT_FAILED)
     if format == OutputFormat.csv:
         sys.stdout.write(frame.to_csv(index=False))
     elif format == OutputFormat.json:
@@ -676,6 +726,145 @@ def query(
         console.print(t)
         if len(frame) > limit:
             console.print(f"({len(frame):,} rows; showing {limit}: use --limit or --format csv)")
+
+
+@app.command()
+def attach(
+    as_of: AsOfOpt = None,
+    latest: Annotated[bool, typer.Option("--latest", help="the newest commit instead of the last published run (may be half a run)")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Print the SQL that opens the warehouse read-only in a plain DuckDB client (the duckdb CLI,
+    a notebook, a BI tool), at the snapshot the last finished run published.
+
+    duckdb -init <(bellwether attach)   or, in Python:   con.execute(open(FILE).read())"""
+    from warehouse import lake
+    from warehouse.target import parse
+
+    settings = get_settings(warehouse=warehouse)
+    target = parse(settings.warehouse)
+    if not target.is_lake:
+        if as_of:
+            _fail("time travel needs a DuckLake warehouse; this one is a single DuckDB file", EXIT_USAGE)
+        sys.stdout.write(f"ATTACH '{target.location}' AS bellwether (READ_ONLY);\nUSE bellwether;\n")
+        return
+    from warehouse.connect import LATEST
+
+    with _reading(settings, as_of, at=LATEST if latest else None) as con:
+        info = lake.snapshot_info(con)
+        data_path = lake.data_path_of(con)
+    lines = [
+        f"-- Bellwether {target.describe()}: snapshot {info['snapshot_id']} ("
+        + (f"published by run {info['run_id']}" if info["published"] else "not published: the newest commit")
+        + f", {info['at']:%Y-%m-%d %H:%M:%S %Z}). DuckDB {__import__('duckdb').__version__} reads it.",
+    ]
+    lines += [f"LOAD '{lake.extension_path(name)}';" for name in lake.extensions_for(target, data_path)]
+    if "://" in (data_path or ""):
+        lines.append("-- the data files are on object storage: CREATE SECRET (TYPE s3, KEY_ID '...', SECRET '...', ...) first")
+    lines.append(lake.attach_sql(target, read_only=True, snapshot=None if latest else info["snapshot_id"]) + ";")
+    lines.append("USE bellwether;")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command()
+def init(
+    data_path: Annotated[Optional[str], typer.Option("--data-path", help="where the lake's Parquet files go, e.g. s3://bucket/bellwether/ (PostgreSQL catalogs; a SQLite lake keeps them beside its catalog)")] = None,
+    warehouse: WarehouseOpt = None,
+    wait: WaitOpt = None,
+) -> None:
+    """Create an empty warehouse (schemas and tables) and publish it.
+
+    Needed once for a DuckLake with its catalog in PostgreSQL (the team set-up): it fixes where the
+    data files go. A SQLite lake or a DuckDB file is created by the first run without it."""
+    from warehouse import audit, lake
+    from warehouse.connect import WarehouseBusy, create_lake
+    from warehouse.target import SQLITE, parse
+
+    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
+    target = parse(settings.warehouse)
+    if target.is_lake and target.catalog == SQLITE and data_path:
+        _fail("a SQLite lake keeps its data files beside its catalog (<name>.files/): --data-path is for PostgreSQL catalogs", EXIT_USAGE)
+    if target.is_lake and target.catalog != SQLITE and not data_path:
+        _fail("a DuckLake with its catalog in PostgreSQL needs --data-path (e.g. s3://bucket/bellwether/)", EXIT_USAGE)
+    now = dt.datetime.now(dt.UTC)
+    run_id = audit.new_run_id("init", now)
+    try:
+        created, snapshot = create_lake(settings.warehouse, data_path=data_path, run_id=run_id, now=now, wait_s=settings.lock_wait_s)
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except lake.LakeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    console.print(
+        f"{'Created' if created else 'Already there'}: {target.describe()}"
+        + (f" (data files: {created})" if isinstance(created, str) else "")
+        + (f"; published snapshot {snapshot}" if snapshot is not None else ""),
+        highlight=False,
+    )
+
+
+@app.command()
+def maintain(
+    keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0, help="expire published snapshots older than this many days (time travel stops there) [default: keep them all]")] = None,
+    grace_hours: Annotated[float, typer.Option("--grace-hours", min=0, help="keep unreferenced files and unpublished snapshots this long (readers that began before may still use them)")] = 24.0,
+    warehouse: WarehouseOpt = None,
+    wait: WaitOpt = None,
+) -> None:
+    """Compact a DuckLake warehouse: merge small files, rewrite files mostly deleted, expire
+    snapshots no run published, delete files nothing needs. Readers keep reading meanwhile.
+
+    The nightly run does this by itself when a table has gathered many files."""
+    from warehouse import lake
+    from warehouse.connect import WarehouseBusy, WarehouseMissing, writer
+    from warehouse.target import parse
+
+    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
+    if not parse(settings.warehouse).is_lake:
+        _fail("maintain compacts a DuckLake warehouse; a single DuckDB file needs none (DuckDB checkpoints it)", EXIT_USAGE)
+    try:
+        with writer(settings.warehouse, holder="bellwether maintain", wait_s=settings.lock_wait_s) as con:
+            done = lake.maintain(
+                con, now=dt.datetime.now(dt.UTC), grace=dt.timedelta(hours=grace_hours),
+                keep_published=None if keep_days is None else dt.timedelta(days=keep_days),
+            )
+    except (WarehouseBusy, WarehouseMissing) as exc:
+        _fail(str(exc), EXIT_BUSY)
+    t = Table(title="Maintenance", title_justify="left")
+    t.add_column("step")
+    t.add_column("count", justify="right")
+    for k, v in done.items():
+        t.add_row(k.replace("_", " "), f"{v:,}")
+    console.print(t)
+
+
+@app.command()
+def migrate(
+    from_: Annotated[str, typer.Option("--from", help="the old single-file warehouse (a DuckDB file of any version), or a folder of <schema>.<table>.parquet")],
+    warehouse: WarehouseOpt = None,
+    wait: WaitOpt = None,
+) -> None:
+    """Move a single-file warehouse into the (new, empty) DuckLake warehouse: every raw and audit
+    row, then the marts rebuilt from raw and checked, published as one run. The old file is only
+    read."""
+    from pathlib import Path
+
+    from warehouse.migrate import MigrationError, copy_tables
+
+    settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
+    old = Path(from_).expanduser().resolve()
+    console.print(f"Migrating {old} into {settings.warehouse} ...", highlight=False)
+    try:
+        copied = _checked_build(
+            settings, flow="migrate", select=None, since=None, full_refresh=True,
+            parameters={"from": str(old)}, prepare=lambda con: copy_tables(con, old),
+        )
+    except MigrationError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    t = Table(title=f"Copied from {old}", title_justify="left")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for c in copied or []:
+        t.add_row(c.table, f"{c.rows:,}")
+    console.print(t)
 
 
 def main() -> None:

@@ -127,6 +127,7 @@ def nightly(
             settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally,
             problems=[] if report else ["the morning brief could not be written (see the run's log)"],
         )
+        tasks.maintain_lake(settings.warehouse)
 
     summary = base | outcome | {
         "warehouse": settings.warehouse, "loads": tally.loads,

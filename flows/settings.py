@@ -9,20 +9,25 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sources.base import DEFAULT_UNIVERSE
 from sources.live import LiveConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "bellwether.duckdb"
+# The embedded default: a DuckLake with its catalog in a SQLite file and its Parquet files in
+# warehouse/bellwether.files/ (readers never wait for the nightly run; see warehouse/target.py).
+DEFAULT_WAREHOUSE = f"ducklake:sqlite:{PROJECT_ROOT / 'warehouse' / 'bellwether.sqlite'}"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BELLWETHER_", env_file=".env", extra="ignore")
 
-    warehouse: str = Field(str(DEFAULT_WAREHOUSE), description="DuckDB file (or other DuckDB target)")
+    warehouse: str = Field(
+        DEFAULT_WAREHOUSE,
+        description="ducklake:sqlite:PATH (default), ducklake:postgres:CONNINFO, or a single DuckDB file's path",
+    )
     source: Literal["sample", "files", "live"] = Field("sample", description="where the nightly run reads")
     path: str | None = Field(None, description="folder for the files source")
     universe: str = Field(str(DEFAULT_UNIVERSE), description="universe CSV (ticker, name, sector, cohort, role)")
@@ -50,6 +55,15 @@ class Settings(BaseSettings):
     yahoo_max_workers: int = Field(4, ge=1, le=32, description="tickers fetched from Yahoo at once")
     yahoo_batch_size: int = Field(50, ge=1, description="tickers per batch before a pause")
     yahoo_pause_s: float = Field(1.0, ge=0, description="pause between Yahoo batches (rate limits)")
+
+    @field_validator("warehouse")
+    @classmethod
+    def _canonical_warehouse(cls, value: str) -> str:
+        # Absolute paths: the runs `serve` starts, and the records in audit.runs, must not depend
+        # on the directory they were started from.
+        from warehouse.target import parse
+
+        return str(parse(value))
 
     def live_config(self) -> LiveConfig:
         return LiveConfig.from_mapping(

@@ -195,6 +195,30 @@ def build_marts(
     return results
 
 
+@task(name="maintain-lake", **TASK_OPTS)
+def maintain_lake(warehouse: str) -> dict | None:
+    """Compact a DuckLake warehouse once a table has gathered many small files (nightly writes
+    make one or two per table). Maintenance changes no data; a failure is logged and never
+    fails a run whose data is published."""
+    from warehouse import lake
+    from warehouse.target import parse
+
+    if not parse(warehouse).is_lake:
+        return None
+    logger = get_run_logger()
+    try:
+        with writer(warehouse) as con:
+            if not lake.maintenance_due(con):
+                return None
+            done = lake.maintain(con, now=dt.datetime.now(dt.UTC))
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logger.warning("lake maintenance failed (the run's data is published; `bellwether maintain` retries): %s: %s",
+                       type(exc).__name__, exc)
+        return None
+    logger.info("lake maintenance: %s", done)
+    return done
+
+
 @task(name="data-docs", **TASK_OPTS)
 def data_docs(docs_dir: str | None) -> str | None:
     """Render the run's Great Expectations Data Docs site; its index.html, or None."""

@@ -29,17 +29,68 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+def lake_target(folder: Path, name: str = "bellwether") -> str:
+    """A DuckLake warehouse (SQLite catalog, Parquet files beside it) in `folder`: the default
+    storage, as `make run` creates it."""
+    return f"ducklake:sqlite:{folder / name}.sqlite"
+
+
+def copy_lake(target: str, folder: Path, name: str = "bellwether") -> str:
+    """A copy of a SQLite lake in `folder` (catalog and files): its target."""
+    from warehouse import lake
+    from warehouse.target import parse
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(lake.copy_sqlite_lake(parse(target), folder / f"{name}.sqlite"))
+
+
+def lake_catalog(target: str) -> Path:
+    """The SQLite catalog file of a lake target."""
+    from warehouse.target import parse
+
+    return parse(target).path
+
+
+def publish(con, run_id: str = "fixture", flow: str = "fixture", at=None) -> int | None:
+    """Record a run around what a test wrote and finish it: on a DuckLake that publishes the
+    state to readers (`bellwether query`, `report`, `status`), as a real run's end does."""
+    import datetime as dt
+
+    from warehouse import audit
+
+    at = at or dt.datetime.now(dt.UTC)
+    audit.start_run(con, run_id=run_id, flow=flow, parameters={}, started_at=at)
+    return audit.finish_run(con, run_id=run_id, status=audit.SUCCEEDED, ended_at=at)
+
+
 @pytest.fixture
 def warehouse_path(tmp_path) -> Path:
+    """A single-file DuckDB warehouse's path (the storage kept for those who want one file)."""
     return tmp_path / "bellwether.duckdb"
 
 
 @pytest.fixture
+def warehouse_target(tmp_path) -> str:
+    return lake_target(tmp_path)
+
+
+@pytest.fixture
 def con(tmp_path):
-    """A fresh file warehouse with the schema applied (real DuckDB, never mocked)."""
+    """A fresh warehouse on the default storage (a DuckLake) with the schema applied (real
+    DuckDB, never mocked)."""
     from warehouse.connect import writer
 
-    with writer(tmp_path / "unit.duckdb", holder="pytest") as connection:
+    with writer(lake_target(tmp_path, "unit"), holder="pytest") as connection:
+        yield connection
+
+
+@pytest.fixture(params=["ducklake", "duckdb-file"])
+def any_con(request, tmp_path):
+    """A fresh warehouse on each storage Bellwether offers: a DuckLake and a single DuckDB file."""
+    from warehouse.connect import writer
+
+    target = lake_target(tmp_path, "unit") if request.param == "ducklake" else tmp_path / "unit.duckdb"
+    with writer(target, holder="pytest") as connection:
         yield connection
 
 
@@ -88,7 +139,7 @@ def cli_env(tmp_path) -> dict:
     """Environment for running the `bellwether` CLI in a subprocess (one Prefect home per
     xdist worker: two ephemeral servers must not share a SQLite database)."""
     env = dict(os.environ)
-    env["BELLWETHER_WAREHOUSE"] = str(tmp_path / "cli.duckdb")
+    env["BELLWETHER_WAREHOUSE"] = lake_target(tmp_path, "cli")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     env["PREFECT_HOME"] = str(ROOT / "warehouse" / f".prefect-tests-{worker}")
     env["PYTHONPATH"] = str(ROOT)

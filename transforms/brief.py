@@ -32,7 +32,7 @@ def read_brief(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> di
     """The brief row for `day` (default: the latest), as plain Python values, with the sources
     the day's prices came from."""
     has = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'market_brief'"
+        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'marts' and table_name = 'market_brief'"
     ).fetchall()[0][0]
     if not has:
         raise NoBrief("the warehouse has no marts.market_brief yet: run `bellwether run` first")

@@ -165,7 +165,7 @@ def done_records(con: duckdb.DuckDBPyConnection | None, source_ref: str) -> list
     if con is None:
         return []
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'backfill_chunks'"
+        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'audit' and table_name = 'backfill_chunks'"
     ).fetchall()[0][0]
     if not exists:
         return []
@@ -193,7 +193,7 @@ def rows_present(con: duckdb.DuckDBPyConnection | None, dataset: str, windows: l
         return [0] * len(windows)
     ds = DATASETS[dataset]
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?", [ds.name]
+        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'raw' and table_name = ?", [ds.name]
     ).fetchall()[0][0]
     if not exists:
         return [0] * len(windows)

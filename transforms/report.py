@@ -237,10 +237,11 @@ def render(data: dict) -> str:
 
 
 def report_folder(warehouse: str) -> Path:
-    """Where the nightly flow writes the pages: `reports/` beside the warehouse file."""
-    from warehouse.connect import is_file_target
+    """Where the nightly flow writes the pages: `reports/` beside the warehouse's local file
+    (the DuckDB file or the SQLite catalog; else the working directory)."""
+    from warehouse.target import parse
 
-    return (Path(warehouse).resolve().parent if is_file_target(warehouse) else Path.cwd()) / "reports"
+    return parse(warehouse).local_folder / "reports"
 
 
 def write_report(con: duckdb.DuckDBPyConnection, day: dt.date | None, folder: Path) -> tuple[Path, str]:

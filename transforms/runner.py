@@ -232,7 +232,7 @@ def input_start_for(since: dt.date, lookback_sessions: int | None) -> dt.date:
 def _exists(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
     return bool(
         con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
             [model.layer, model.name],
         ).fetchone()[0]
     )
@@ -305,7 +305,7 @@ def _table_columns(con, model: Model) -> list[tuple[str, str]]:
         (r[0], r[1])
         for r in con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
+            "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
             [model.layer, model.name],
         ).fetchall()
     ]

@@ -1,4 +1,8 @@
-"""Run history: `audit.runs` holds every run with its parameters, outcome and rows per table."""
+"""Run history: `audit.runs` holds every run with its parameters, outcome and rows per table.
+
+A run's end is also its publication on a DuckLake warehouse: `finish_run` commits the run's
+outcome as the snapshot readers see from then on, and records that snapshot's id.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +24,27 @@ def _json(value) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+def _in_transaction(con: duckdb.DuckDBPyConnection, work) -> None:
+    con.begin()
+    try:
+        work()
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+
+
 def start_run(con: duckdb.DuckDBPyConnection, *, run_id: str, flow: str, parameters: Mapping, started_at: dt.datetime) -> None:
-    con.execute(
-        "insert or replace into audit.runs (run_id, flow, parameters, started_at, status) values (?, ?, ?, ?, ?)",
-        [run_id, flow, _json(dict(parameters)), started_at, RUNNING],
-    )
+    """Record a run as running (a run id seen before, e.g. a Prefect retry, starts over)."""
+
+    def work() -> None:
+        con.execute("delete from audit.runs where run_id = ?", [run_id])
+        con.execute(
+            "insert into audit.runs (run_id, flow, parameters, started_at, status) values (?, ?, ?, ?, ?)",
+            [run_id, flow, _json(dict(parameters)), started_at, RUNNING],
+        )
+
+    _in_transaction(con, work)
 
 
 def finish_run(
@@ -35,20 +55,44 @@ def finish_run(
     ended_at: dt.datetime,
     rows_by_table: Mapping[str, int] | None = None,
     message: str | None = None,
-) -> None:
+) -> int | None:
+    """Record the run's outcome; on a DuckLake, in the commit that publishes it. Returns the
+    published snapshot's id (None on a single DuckDB file)."""
     if status not in (SUCCEEDED, PARTIAL, FAILED):
         raise ValueError(f"unknown run status {status!r}")
-    updated = con.execute(
-        "update audit.runs set status = ?, ended_at = ?, rows_by_table = ?, message = ? where run_id = ?",
-        [status, ended_at, _json(dict(rows_by_table or {})), message, run_id],
-    ).fetchone()[0]
-    if not updated:
-        raise KeyError(f"run {run_id} was never started in audit.runs")
+    from warehouse import lake
+
+    publishing = lake.is_lake(con)
+    snapshot = None
+
+    def work() -> None:
+        nonlocal snapshot
+        snapshot = lake.tag_publish(con, run_id=run_id, status=status) if publishing else None
+        updated = con.execute(
+            "update audit.runs set status = ?, ended_at = ?, rows_by_table = ?, message = ?, snapshot_id = ? where run_id = ?",
+            [status, ended_at, _json(dict(rows_by_table or {})), message, snapshot, run_id],
+        ).fetchone()[0]
+        if not updated:
+            raise KeyError(f"run {run_id} was never started in audit.runs")
+
+    _in_transaction(con, work)
+    if publishing and lake.last_committed(con) != snapshot:
+        # Someone committed outside the writer lock while this run published, so its snapshot
+        # got another id: record the one it got, in a commit that publishes the same state.
+        actual = lake.last_committed(con)
+
+        def fix() -> None:
+            lake.tag_publish(con, run_id=run_id, status=status)
+            con.execute("update audit.runs set snapshot_id = ? where run_id = ?", [actual, run_id])
+
+        _in_transaction(con, fix)
+        snapshot = actual
+    return snapshot
 
 
 def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
     cur = con.execute(
-        "select run_id, flow, status, started_at, ended_at, message, rows_by_table, parameters "
+        "select run_id, flow, status, started_at, ended_at, message, rows_by_table, parameters, snapshot_id "
         "from audit.runs order by started_at desc limit ?",
         [limit],
     )

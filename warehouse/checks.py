@@ -680,8 +680,11 @@ def record_results(con: duckdb.DuckDBPyConnection, results: Sequence[CheckResult
 
 
 def data_docs_dir(warehouse: str | Path, run_id: str) -> Path:
-    """Where a run's Data Docs site goes: beside the warehouse file, one folder per run."""
-    return Path(warehouse).resolve().parent / "data_docs" / run_id
+    """Where a run's Data Docs site goes: beside the warehouse's local file (the DuckDB file or
+    the SQLite catalog; else the working directory), one folder per run."""
+    from warehouse.target import parse
+
+    return parse(warehouse).local_folder / "data_docs" / run_id
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,10 +1,16 @@
 """Loading batches into `raw`: bulk, keyed, idempotent and atomic.
 
-One batch is one transaction: the rows are upserted on the table's primary key, the refused
-rows go to `audit.quarantine` with their original values, and a line goes to
-`audit.load_batches`. If anything fails the transaction rolls back and the warehouse is as it
-was. A row whose values did not change keeps its lineage (`run_id`, `loaded_at`), so loading
-the same day twice leaves the tables identical, and `loaded_at` tells when a value last changed.
+One batch is one transaction: the rows are upserted on the table's key, the refused rows go to
+`audit.quarantine` with their original values, and a line goes to `audit.load_batches`. If
+anything fails the transaction rolls back and the warehouse is as it was. A row whose values did
+not change keeps its lineage (`run_id`, `loaded_at`), so loading the same day twice leaves the
+tables identical, and `loaded_at` tells when a value last changed.
+
+Keys are kept unique here, not by the database: DuckLake has no primary keys. A batch that
+carries a key twice is refused whole (DuplicateKeys, naming the keys) before anything is
+written, new rows are inserted only for keys not present, and the written date range is checked
+again before the commit. Writers never overlap (warehouse/connect.py's writer lock), so nobody
+else inserts the same keys meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ from sources.contract import Batch, Dataset
 from warehouse import checks
 
 QUARANTINE_CHECK = "raw_contract"
+_KEY_SAMPLE = 5
+
+
+class DuplicateKeys(ValueError):
+    """A batch (or, after writing, the table) holds a key more than once: nothing is loaded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +81,11 @@ def _upsert(
     updated, the earliest `date_column` value among the rows inserted or updated).
 
     Two statements: an UPDATE of the rows whose key exists and whose values changed, then an
-    INSERT of the keys not there yet (the primary key still refuses a key twice). Measured at
-    S&P 500 scale (bench/), this is several times faster than one INSERT .. ON CONFLICT DO
-    UPDATE, and with `date_column` (a key column) the lookups only read the batch's date range
-    (DuckDB skips the other row groups by their min/max)."""
+    INSERT of the keys not there yet. Measured at S&P 500 scale (bench/), this is several times
+    faster than one INSERT .. ON CONFLICT DO UPDATE, and with `date_column` (a key column) the
+    lookups only read the batch's date range (DuckDB and DuckLake skip the other row groups and
+    files by their min/max). A key twice in the batch is refused before anything is written,
+    and the written range is checked for a repeated key before the caller commits."""
     if frame.empty:
         return 0, 0, None
     view, typed = "bellwether_incoming", "bellwether_typed"
@@ -88,6 +100,7 @@ def _upsert(
     finally:
         _unregister(con, view)
     try:
+        _refuse_duplicates(con, typed, key, f"{table}: the batch")
         on = " and ".join(f"t.{k} = i.{k}" for k in key)
         params: dict = {}
         lo = None
@@ -103,6 +116,9 @@ def _upsert(
             f"insert into {table} by name select * from {typed} as i where not exists (select 1 from {table} as t where {on})",
             params,
         ).fetchone()[0]
+        if inserted:
+            window = f"{date_column} between $lo and $hi" if params else "true"
+            _refuse_duplicates(con, f"(select * from {table} where {window})", key, table, params)
         first_changed = None
         if lo is not None and (inserted or updated):
             if inserted == len(frame):
@@ -118,6 +134,19 @@ def _upsert(
         with contextlib.suppress(duckdb.Error):
             con.execute(f"drop table if exists {typed}")
     return int(inserted), int(updated), first_changed
+
+
+def _refuse_duplicates(con: duckdb.DuckDBPyConnection, relation: str, key: tuple[str, ...], what: str, params: dict | None = None) -> None:
+    cols = ", ".join(key)
+    rows = con.execute(
+        f"select {cols}, count(*) as n from {relation} group by {cols} having count(*) > 1 order by {cols} limit {_KEY_SAMPLE + 1}",
+        params or {},
+    ).fetchall()
+    if rows:
+        shown = "; ".join(", ".join(f"{k}={v}" for k, v in zip(key, r[:-1], strict=True)) + f" ({r[-1]} times)" for r in rows[:_KEY_SAMPLE])
+        raise DuplicateKeys(
+            f"{what} holds a key more than once ({shown}{' ...' if len(rows) > _KEY_SAMPLE else ''}); nothing of the batch was loaded"
+        )
 
 
 def quarantine(
@@ -144,15 +173,18 @@ def quarantine(
             "check_name": rejects["check_name"].where(rejects["check_name"].fillna("") != "", check_name).astype(object).values
             if "check_name" in rejects
             else check_name,
+            "position": range(len(rejects)),
         }
     )
     con.register("bellwether_rejects", _arrow(frame))
     try:
+        # Ids continue from the largest: one writer at a time, so no two loads draw the same.
         con.execute(
             """
             insert into audit.quarantine
-                (run_id, table_name, check_name, reason, source_ref, line, ticker, row_key, row_json, quarantined_at)
-            select $run_id, $table, check_name, reason, source_ref, line, ticker,
+                (quarantine_id, run_id, table_name, check_name, reason, source_ref, line, ticker, row_key, row_json, quarantined_at)
+            select (select coalesce(max(quarantine_id), 0) from audit.quarantine) + row_number() over (order by position),
+                   $run_id, $table, check_name, reason, source_ref, line, ticker,
                    cast(row_key as json), cast(row_json as json), $at
             from bellwether_rejects
             """,

@@ -40,6 +40,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "audit.check_results: every data check's outcome", (SQL_DIR / "audit" / "check_results.sql").read_text()),
     Migration(3, "audit.backfill_chunks: the chunks backfills loaded (resumable backfills)", (SQL_DIR / "audit" / "backfill_chunks.sql").read_text()),
     Migration(4, "audit.universe_changes: universe loads that owe a rebuild of every day", (SQL_DIR / "audit" / "universe_changes.sql").read_text()),
+    Migration(5, "audit.runs.snapshot_id: the DuckLake snapshot a run published", "alter table audit.runs add column snapshot_id bigint"),
 )
 
 
@@ -62,7 +63,7 @@ def _version_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         create table if not exists audit.schema_version (
-            version integer not null primary key,
+            version integer not null,
             description varchar not null,
             applied_at timestamptz not null
         )
@@ -72,7 +73,8 @@ def _version_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int | None:
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'schema_version'"
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'audit' and table_name = 'schema_version'"
     ).fetchone()[0]
     if not exists:
         return None
@@ -81,8 +83,19 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def _has_raw_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
-        con.execute("select count(*) from information_schema.tables where table_schema = 'raw'").fetchone()[0]
+        con.execute(
+            "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'raw'"
+        ).fetchone()[0]
     )
+
+
+def _missing_tables(con: duckdb.DuckDBPyConnection, ddl: Sequence[Path]) -> bool:
+    present = {
+        (s, t) for s, t in con.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
+        ).fetchall()
+    }
+    return not set(ddl_tables(ddl)) <= present
 
 
 def _run_ddl(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
@@ -103,8 +116,20 @@ def ensure(
     ddl = list(ddl) if ddl is not None else ddl_files()
     latest = latest_version(migrations)
     now = dt.datetime.now(dt.UTC)
-    for s in SCHEMAS:
-        con.execute(f"create schema if not exists {s}")
+    present = {r[0] for r in con.execute(
+        "select schema_name from information_schema.schemata where catalog_name = current_database()"
+    ).fetchall()}
+    if not set(SCHEMAS) <= present:
+        # One transaction: on a DuckLake every commit is a snapshot, and opening a writer on an
+        # up-to-date warehouse should make none.
+        con.begin()
+        try:
+            for s in SCHEMAS:
+                con.execute(f"create schema if not exists {s}")
+            con.commit()
+        except Exception:
+            con.rollback()
+            raise
     version = current_version(con)
     if version is None:
         if _has_raw_tables(con):
@@ -143,7 +168,14 @@ def ensure(
             con.rollback()
             raise SchemaError(f"migration {m.version} ({m.description}) failed: {exc}") from exc
     # New tables added to the DDL with their migration are created if a migration did not.
-    _run_ddl(con, ddl)
+    if _missing_tables(con, ddl):
+        con.begin()
+        try:
+            _run_ddl(con, ddl)
+            con.commit()
+        except Exception:
+            con.rollback()
+            raise
     return latest
 
 
@@ -152,7 +184,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema_name: str, table: str) 
         (r[0], r[1])
         for r in con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
+            "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
             [schema_name, table],
         ).fetchall()
     ]

@@ -1,9 +1,9 @@
 -- quarantine
 -- Grain: one row per refused input row (or unreadable file) per run.
+-- Key: quarantine_id (kept unique by the loader: DuckLake has no primary keys)
 -- Layer: audit. Holds the original values so nothing delivered is ever lost.
-create sequence if not exists audit.quarantine_id_seq;
 create table if not exists audit.quarantine (
-    quarantine_id bigint not null primary key default nextval('audit.quarantine_id_seq'),
+    quarantine_id bigint not null,
     run_id varchar not null,
     table_name varchar not null,
     check_name varchar not null,

@@ -101,7 +101,7 @@ cohort_members as (
         trade_date,
         cohort,
         count(*) as n_members,
-        list(ticker order by market_cap desc, ticker) as members,
+        list(ticker order by market_cap desc, ticker asc) as members,
         sum(market_cap) as market_cap,
         count(forward_pe) as n_forward_pe,
         count(trailing_pe) as n_trailing_pe,

@@ -1,5 +1,6 @@
 -- option_quotes
 -- Grain: one row per contract_symbol per snapshot_date (the night's point-in-time chain).
+-- Key: snapshot_date, contract_symbol (kept unique by the loader: DuckLake has no primary keys)
 -- Layer: raw. Every contract is kept as delivered; stale or placeholder quotes are marked
 -- by the checks, not dropped. snapshot_at is when the chain was taken (UTC), when known.
 create table if not exists raw.option_quotes (
@@ -19,6 +20,5 @@ create table if not exists raw.option_quotes (
     snapshot_at timestamptz,
     source varchar not null,
     run_id varchar not null,
-    loaded_at timestamptz not null,
-    primary key (snapshot_date, contract_symbol)
+    loaded_at timestamptz not null
 );

@@ -1,5 +1,6 @@
 -- prices_daily
 -- Grain: one row per ticker per trade_date (NYSE session).
+-- Key: ticker, trade_date (kept unique by the loader: DuckLake has no primary keys)
 -- Layer: raw. Loaded by warehouse.load (keyed upsert); never edited by hand.
 -- close: as-traded, split-adjusted close; adj_close: also adjusted for dividends
 -- (equal to close when a source has only one close). split_ratio 1.0 = no split that day.
@@ -16,6 +17,5 @@ create table if not exists raw.prices_daily (
     split_ratio double not null default 1,
     source varchar not null,
     run_id varchar not null,
-    loaded_at timestamptz not null,
-    primary key (ticker, trade_date)
+    loaded_at timestamptz not null
 );

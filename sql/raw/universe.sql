@@ -1,8 +1,9 @@
 -- universe
 -- Grain: one row per ticker in the universe file (config/universe.csv by default).
+-- Key: ticker (kept unique by the loader: DuckLake has no primary keys)
 -- Layer: raw reference table, replaced whole from the file users edit on every run.
 create table if not exists raw.universe (
-    ticker varchar not null primary key,
+    ticker varchar not null,
     name varchar not null,
     sector varchar not null,
     cohort varchar,

@@ -1,5 +1,6 @@
 -- valuation_snapshots
 -- Grain: one row per ticker per snapshot_date.
+-- Key: snapshot_date, ticker (kept unique by the loader: DuckLake has no primary keys)
 -- Layer: raw. Providers serve these fields only "as of now": each night's snapshot is kept,
 -- and is their only history.
 create table if not exists raw.valuation_snapshots (
@@ -16,6 +17,5 @@ create table if not exists raw.valuation_snapshots (
     industry varchar,
     source varchar not null,
     run_id varchar not null,
-    loaded_at timestamptz not null,
-    primary key (snapshot_date, ticker)
+    loaded_at timestamptz not null
 );

@@ -1,10 +1,11 @@
 import datetime as dt
 import math
 
-import duckdb
 import pytest
 
 from flows.nightly import nightly
+from tests.conftest import lake_target
+from warehouse.connect import LATEST, reader
 
 RAW_TABLES = ("prices_daily", "putcall_daily", "fundamentals_quarterly", "option_quotes", "valuation_snapshots", "universe")
 
@@ -15,20 +16,24 @@ def _prefect(prefect_harness):
     yield
 
 
-def snapshot(path, tables=None):
+# The helpers read the newest commit (`LATEST`), published or not: a test looks at what a run
+# wrote. Readers of the warehouse read what runs published (see tests of `bellwether query`).
+
+
+def snapshot(target, tables=None):
     """Every row of the given tables, sorted: two equal snapshots mean identical tables."""
     tables = tables or [f"raw.{t}" for t in RAW_TABLES] + ["marts.technicals_daily"]
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(target, at=LATEST) as con:
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
 
 
-def scalar(path, sql, params=None):
-    with duckdb.connect(str(path), read_only=True) as con:
+def scalar(target, sql, params=None):
+    with reader(target, at=LATEST) as con:
         return con.execute(sql, params or []).fetchone()[0]
 
 
-def fetch(path, sql, params=None):
-    with duckdb.connect(str(path), read_only=True) as con:
+def fetch(target, sql, params=None):
+    with reader(target, at=LATEST) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -74,7 +79,7 @@ def real_folder(tmp_path_factory):
 def real_warehouse(real_folder, tmp_path_factory):
     """The real files loaded as a backfill-sized first night (2025-01-27) and a second night
     (2025-02-03, with the NVDA option chain); shared by every module that reads them."""
-    path = tmp_path_factory.mktemp("realwh") / "bellwether.duckdb"
+    path = lake_target(tmp_path_factory.mktemp("realwh"))
     first = nightly(run_date=dt.date(2025, 1, 27), source="files", path=str(real_folder), warehouse=str(path), history_sessions=6000)
     second = nightly(run_date=dt.date(2025, 2, 3), source="files", path=str(real_folder), warehouse=str(path))
     return path, first, second

@@ -11,13 +11,13 @@ import signal
 import subprocess
 import time
 
-import duckdb
 import pytest
 
 from flows.backfill import backfill
 from sources import calendar
-from tests.conftest import ROOT, bellwether_cmd
+from tests.conftest import ROOT, bellwether_cmd, lake_catalog, lake_target
 from tests.integration.conftest import RAW_TABLES, fetch, scalar
+from warehouse.connect import LATEST, reader
 
 LINEAGE = {"run_id", "loaded_at", "source"}
 MARTS = (
@@ -32,19 +32,30 @@ def content(path, tables=None) -> dict:
     whichever run loaded it."""
     tables = tables or [f"raw.{t}" for t in RAW_TABLES] + [f"marts.{m}" for m in MARTS]
     out = {}
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(path, at=LATEST) as con:
         for t in tables:
             schema_name, name = t.split(".")
             cols = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+                "select column_name from information_schema.columns "
+                "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
                 [schema_name, name],
             ).fetchall() if c not in LINEAGE]
             out[t] = con.execute(f"select {', '.join(cols)} from {t} order by all").fetchall()
     return out
 
 
-def digest(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+def digest(target) -> str:
+    """Everything a lake holds on disk: its catalog (and the catalog's write-ahead log) byte for
+    byte, and the name and size of every data file."""
+    catalog = lake_catalog(target)
+    h = hashlib.sha256()
+    for part in (catalog, catalog.with_name(catalog.name + "-wal")):
+        if part.exists():
+            h.update(part.read_bytes())
+    files = catalog.with_name(catalog.stem + ".files")
+    for f in sorted(files.rglob("*")) if files.exists() else []:
+        h.update(f"{f.relative_to(files)} {f.stat().st_size}".encode())
+    return h.hexdigest()
 
 
 # -- real files ---------------------------------------------------------------------------------
@@ -54,7 +65,7 @@ REAL_DATASETS = ["prices_daily", "putcall_daily", "fundamentals_quarterly", "opt
 
 @pytest.fixture(scope="session")  # session: survives other modules' tests running in between
 def real_backfill(real_folder, tmp_path_factory):
-    path = tmp_path_factory.mktemp("backfill-real") / "bellwether.duckdb"
+    path = lake_target(tmp_path_factory.mktemp("backfill-real"))
     summary = backfill(
         start=dt.date(2024, 11, 1), end=dt.date(2025, 2, 7), source="files", path=str(real_folder), warehouse=str(path),
         tickers=["SPY", "QQQ", "XLK", "NVDA"], datasets=REAL_DATASETS,
@@ -130,7 +141,7 @@ KILL_ARGS = ["--start", "2024-11-01", "--end", "2025-01-31", "--source", "sample
 
 
 def test_a_killed_backfill_resumes_to_the_same_tables_as_an_uninterrupted_one(cli_env, tmp_path):
-    reference = tmp_path / "reference.duckdb"
+    reference = lake_target(tmp_path, "reference")
     full = backfill(
         start=dt.date(2024, 11, 1), end=dt.date(2025, 1, 31), source="sample", warehouse=str(reference), chunk="month",
         tickers="SPY,NVDA,MSFT", datasets="prices_daily,putcall_daily",
@@ -160,6 +171,10 @@ def test_a_killed_backfill_resumes_to_the_same_tables_as_an_uninterrupted_one(cl
     assert 2 <= recorded < total  # the chunks recorded are exactly those loaded (one transaction each)
     assert scalar(killed, "select status from audit.runs") == "running"  # it never finished
     assert scalar(killed, "select count(*) from audit.backfill_chunks where built_at is not null") == 0
+    # It never published either: readers do not see half a backfill (here: nothing at all yet).
+    r = subprocess.run(bellwether_cmd() + ["query", "select count(*) from raw.prices_daily"], cwd=ROOT, env=cli_env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "no run has published to" in " ".join(r.stderr.split()), r.stdout + r.stderr
 
     # The same backfill again (here through the flow itself): it loads only what is missing.
     resumed = backfill(
@@ -187,7 +202,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(cli_env, tmp_path):
         ("prices_daily", "2025-01-02", "2025-02-02", 20, "to load"), ("prices_daily", "2025-02-03", "2025-02-28", 19, "to load"),
         ("putcall_daily", "2025-01-02", "2025-02-02", 20, "to load"), ("putcall_daily", "2025-02-03", "2025-02-28", 19, "to load"),
     ]
-    assert not os.path.exists(path), "a dry run must not even create the warehouse"
+    assert not lake_catalog(path).exists(), "a dry run must not even create the warehouse"
 
     backfill(start=dt.date(2025, 1, 2), end=dt.date(2025, 1, 31), source="sample", warehouse=path, tickers="SPY,NVDA",
              datasets="prices_daily,putcall_daily", build=False)
@@ -288,19 +303,19 @@ def test_the_dask_runner_fetches_on_a_two_worker_local_cluster(tmp_path):
 
     args = dict(start=dt.date(2025, 1, 2), end=dt.date(2025, 2, 28), source="sample", tickers="SPY,NVDA,MSFT",
                 datasets="prices_daily,putcall_daily,valuation_snapshots", build=False)  # loads are what fans out
-    threads = backfill(warehouse=str(tmp_path / "threads.duckdb"), **args)
+    threads = backfill(warehouse=lake_target(tmp_path, "threads"), **args)
     # An existing scheduler, by address: its two workers run every fetch; the flow loads.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0") as cluster:
         on_dask = backfill.with_options(task_runner=task_runner("dask", address=cluster.scheduler_address))(
-            warehouse=str(tmp_path / "dask.duckdb"), **args
+            warehouse=lake_target(tmp_path, "dask"), **args
         )
         executed = {w.name: w.state.executed_count for w in cluster.workers.values()}
     assert len(executed) == 2 and sum(executed.values()) >= on_dask["chunks_loaded"] == 6
-    assert content(tmp_path / "dask.duckdb", [f"raw.{t}" for t in RAW_TABLES]) == content(tmp_path / "threads.duckdb", [f"raw.{t}" for t in RAW_TABLES])
+    assert content(lake_target(tmp_path, "dask"), [f"raw.{t}" for t in RAW_TABLES]) == content(lake_target(tmp_path, "threads"), [f"raw.{t}" for t in RAW_TABLES])
     # The default: a LocalCluster of its own (2 workers, in-process).
-    own = backfill.with_options(task_runner=task_runner("dask", workers=2))(warehouse=str(tmp_path / "own.duckdb"), **args)
+    own = backfill.with_options(task_runner=task_runner("dask", workers=2))(warehouse=lake_target(tmp_path, "own"), **args)
     assert own["status"] == threads["status"] == "succeeded"
     raw = [f"raw.{t}" for t in RAW_TABLES]
-    assert content(tmp_path / "own.duckdb", raw) == content(tmp_path / "threads.duckdb", raw)
+    assert content(lake_target(tmp_path, "own"), raw) == content(lake_target(tmp_path, "threads"), raw)
     # Loaded without a build: the chunks stay owed one, which the next build pays.
-    assert scalar(tmp_path / "own.duckdb", "select count(*) from audit.backfill_chunks where built_at is null") == 6
+    assert scalar(lake_target(tmp_path, "own"), "select count(*) from audit.backfill_chunks where built_at is null") == 6

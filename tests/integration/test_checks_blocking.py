@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flows.nightly import nightly
+from tests.conftest import lake_catalog, lake_target
 from tests.integration.conftest import fetch, scalar, snapshot
 from transforms.runner import discover
 from warehouse import checks
@@ -39,7 +40,7 @@ def strict_checks(tmp_path, monkeypatch):
 
 
 def test_a_blocked_night_leaves_yesterdays_marts_unchanged(tmp_path, strict_checks, monkeypatch):
-    path = tmp_path / "bellwether.duckdb"
+    path = lake_target(tmp_path)
     first = nightly(run_date=FRI, source="sample", warehouse=str(path), history_sessions=260)
     assert first["status"] == "succeeded"
     before = snapshot(path, MARTS)
@@ -63,7 +64,7 @@ def test_a_blocked_night_leaves_yesterdays_marts_unchanged(tmp_path, strict_chec
     assert scalar(path, "select count(*) from audit.check_results where run_id = ? and stage = 'land'", [run_id]) > 0
     # Downstream of the failing table nothing was even checked: the build stopped there.
     assert scalar(path, "select count(*) from audit.check_results where run_id = ? and table_name = 'marts.market_brief'", [run_id]) == 0
-    assert (path.parent / "data_docs" / run_id / "index.html").exists()
+    assert (lake_catalog(path).parent / "data_docs" / run_id / "index.html").exists()
 
     # With the check lifted, the same night goes through and the marts catch up.
     monkeypatch.undo()

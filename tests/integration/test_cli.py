@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from sources.sample import SampleSource
-from tests.conftest import ROOT, bellwether_cmd
+from tests.conftest import ROOT, bellwether_cmd, lake_target, publish
 from warehouse.connect import writer
 from warehouse.load import load_batch
 
@@ -27,11 +27,12 @@ def cli(args, env, timeout=240):
 
 @pytest.fixture
 def small_warehouse(cli_env):
-    """A warehouse with a week of sample prices, loaded without Prefect."""
+    """A warehouse with a week of sample prices, loaded without Prefect and published."""
     path = cli_env["BELLWETHER_WAREHOUSE"]
     batch = SampleSource().prices(["SPY", "NVDA"], dt.date(2025, 1, 21), dt.date(2025, 1, 27))
     with writer(path) as con:
         load_batch(con, batch, source="sample", run_id="fixture", loaded_at=dt.datetime(2025, 1, 27, 23, tzinfo=dt.UTC))
+        publish(con)
     return path
 
 
@@ -99,7 +100,7 @@ def test_query_without_a_warehouse_says_what_to_do(cli_env):
     assert r.returncode == 3 and "run `bellwether run`" in " ".join(r.stderr.split())
 
 
-def test_second_writer_is_refused_cleanly(cli_env, small_warehouse):
+def test_second_writer_is_refused_cleanly_and_readers_are_not(cli_env, small_warehouse):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, small_warehouse], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -108,6 +109,11 @@ def test_second_writer_is_refused_cleanly(cli_env, small_warehouse):
         assert r.returncode == 3, r.stdout + r.stderr
         err = " ".join(r.stderr.split())
         assert "is being written by nightly run test-holder" in err and f"pid {holder.pid}" in err
+        # Readers of a DuckLake answer while the writer holds it, and status names the writer.
+        r = cli(["query", "--format", "csv", "select count(*) as n from raw.prices_daily"], cli_env)
+        assert r.returncode == 0 and r.stdout.splitlines() == ["n", "10"], r.stderr
+        r = cli(["status"], cli_env)
+        assert r.returncode == 0 and f"Writing now: nightly run test-holder (pid {holder.pid}" in " ".join(r.stdout.split())
     finally:
         holder.kill()
         holder.wait()
@@ -138,9 +144,10 @@ def test_status_shows_freshness_runs_and_quarantine(cli_env, small_warehouse):
 
     with writer(small_warehouse) as con:
         con.execute(
-            "insert into audit.quarantine (run_id, table_name, check_name, reason, quarantined_at) "
-            "values ('r1', 'raw.putcall_daily', 'ratio_is_a_reading', 'failed ratio_is_a_reading', now())"
+            "insert into audit.quarantine (quarantine_id, run_id, table_name, check_name, reason, quarantined_at) "
+            "values (1, 'r1', 'raw.putcall_daily', 'ratio_is_a_reading', 'failed ratio_is_a_reading', now())"
         )
+        publish(con, "r1")
     r = cli(["status"], cli_env)
     assert r.returncode == 0, r.stderr
     out = " ".join(r.stdout.split())
@@ -185,5 +192,5 @@ def test_run_then_report_the_morning_brief(cli_env, tmp_path):
     # A day without a brief is said plainly.
     r = cli(["report", "--date", "2025-01-25"], env)
     assert r.returncode == 1 and "no brief for 2025-01-25: the NYSE was closed that day" in " ".join(r.stderr.split())
-    r = cli(["report"], dict(env, BELLWETHER_WAREHOUSE=str(tmp_path / "none.duckdb")))
+    r = cli(["report"], dict(env, BELLWETHER_WAREHOUSE=lake_target(tmp_path / "none")))
     assert r.returncode == 3 and "no warehouse at" in r.stderr

@@ -3,15 +3,14 @@
 full rebuild for every mart."""
 
 import datetime as dt
-import shutil
 
-import duckdb
 import pytest
 
 from flows.nightly import nightly
+from tests.conftest import copy_lake, lake_target
 from tests.integration.conftest import close, fetch, scalar
 from transforms.runner import build, discover
-from warehouse.connect import writer
+from warehouse.connect import LATEST, reader, writer
 
 SELLOFF = dt.date(2025, 1, 27)
 MARTS = sorted(f"marts.{m.name}" for m in discover() if m.layer == "marts")
@@ -19,7 +18,7 @@ MARTS = sorted(f"marts.{m.name}" for m in discover() if m.layer == "marts")
 
 @pytest.fixture(scope="module")
 def sample_marts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sample_marts") / "bellwether.duckdb"
+    path = lake_target(tmp_path_factory.mktemp("sample_marts"))
     first = nightly(run_date=SELLOFF, source="sample", warehouse=str(path))  # default history
     return path, first
 
@@ -62,11 +61,10 @@ def test_next_night_incremental_equals_full_rebuild_for_every_mart(sample_marts,
     second = nightly(run_date=dt.date(2025, 1, 28), source="sample", warehouse=str(path))
     modes = {b["relation"]: b["mode"] for b in second["builds"]}
     assert modes["marts.technicals_daily"] == "incremental" and modes["marts.market_brief"] == "incremental"
-    copy = tmp_path / "full.duckdb"
-    shutil.copy(path, copy)
+    copy = copy_lake(path, tmp_path, "full")
     with writer(copy) as con:
         build(con, run_date=dt.date(2025, 1, 28), full_refresh=True)
-    with duckdb.connect(str(path), read_only=True) as inc, duckdb.connect(str(copy), read_only=True) as full:
+    with reader(path, at=LATEST) as inc, reader(copy, at=LATEST) as full:
         for table in MARTS:
             a = inc.execute(f"select * from {table} order by all").fetchall()
             b = full.execute(f"select * from {table} order by all").fetchall()

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from flows.nightly import nightly
+from tests.conftest import lake_target
 from tests.integration.conftest import fetch, scalar
 
 PROVENANCE_TOTALPC_ROWS = 3253
@@ -80,7 +81,7 @@ def messy_folder(tmp_path):
 
 def test_a_bad_file_is_reported_without_losing_the_good_ones(messy_folder, tmp_path):
     folder, universe = messy_folder
-    path = tmp_path / "w.duckdb"
+    path = lake_target(tmp_path)
     summary = nightly(run_date=dt.date(2025, 1, 23), source="files", path=str(folder), universe=str(universe), warehouse=str(path))
     assert summary["status"] == "partial"
     assert fetch(path, "select ticker, count(*) from raw.prices_daily group by 1 order by 1") == [("BAD", 2), ("GOOD", 3)]

@@ -14,6 +14,7 @@ from sources.cboe import CboeSource
 from sources.live import LiveConfig, LiveSource
 from sources.retry import RetryPolicy
 from sources.yahoo import YahooSource
+from tests.conftest import lake_target
 from tests.fakes.cboe import FakeCboeSession
 from tests.integration.conftest import fetch, scalar
 
@@ -42,7 +43,7 @@ def live_night(fake_yahoo, monkeypatch, tmp_path):
     )
     # SPY's price history is rate limited on every attempt (yfinance resends once itself).
     fake_yahoo.fail("chart", "SPY", [429] * 20)
-    yield tmp_path / "w.duckdb", universe, waits
+    yield lake_target(tmp_path), universe, waits
     registry.make_source.cache_clear()
 
 

@@ -1,11 +1,11 @@
 """The nightly flow end to end on the sample source, in Prefect's local mode."""
 
 import datetime as dt
-import shutil
 
 import pytest
 
 from flows.nightly import nightly
+from tests.conftest import copy_lake, lake_catalog, lake_target
 from tests.integration.conftest import close, fetch, scalar, snapshot
 from transforms.runner import build
 from warehouse.connect import writer
@@ -15,7 +15,7 @@ SELLOFF = dt.date(2025, 1, 27)
 
 @pytest.fixture(scope="module")
 def first_night(tmp_path_factory):
-    path = tmp_path_factory.mktemp("nightly") / "bellwether.duckdb"
+    path = lake_target(tmp_path_factory.mktemp("nightly"))
     summary = nightly(run_date=SELLOFF, source="sample", warehouse=str(path), history_sessions=260)
     return path, summary
 
@@ -76,8 +76,7 @@ def test_a_changed_universe_rebuilds_every_day_of_the_marts(first_night, tmp_pat
     cohort, the next night rebuilds every day of the marts, not only its look-back."""
     from tests.conftest import ROOT
 
-    path = tmp_path / "bellwether.duckdb"
-    shutil.copyfile(first_night[0], path)
+    path = copy_lake(first_night[0], tmp_path)
     first_day = scalar(path, "select min(trade_date) from marts.valuation_cohorts where cohort = 'ai'")
     assert "AAPL" not in scalar(path, "select members from marts.valuation_cohorts where cohort = 'ai' and trade_date = ?", [first_day])
     universe = tmp_path / "universe.csv"
@@ -95,11 +94,11 @@ def test_a_changed_universe_rebuilds_every_day_of_the_marts(first_night, tmp_pat
 
 
 def test_a_closed_market_day_loads_nothing(tmp_path):
-    path = tmp_path / "w.duckdb"
+    path = lake_target(tmp_path)
     summary = nightly(run_date=dt.date(2025, 1, 9), source="sample", warehouse=str(path))
     assert summary["status"] == "succeeded"
     assert "closed on 2025-01-09" in summary["message"]
-    assert not path.exists()
+    assert not lake_catalog(path).exists()
 
 
 def test_summary_is_published_as_a_markdown_artifact(first_night):
@@ -123,7 +122,7 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
 
     path, summary = first_night
     page_path = summary["report"]
-    assert page_path == str(path.parent / "reports" / "brief-2025-01-27.html")
+    assert page_path == str(lake_catalog(path).parent / "reports" / "brief-2025-01-27.html")
     page = open(page_path, encoding="utf-8").read()
     assert "<title>Bellwether morning brief, 2025-01-27 (synthetic sample data)</title>" in page
     assert "not real market data" in page and "<strong>Biggest dollar losers:</strong> NVDA" in page

@@ -4,8 +4,8 @@ Either the second run waits and runs after the first, and the warehouse then hol
 data as if they had run one after the other in a fresh warehouse; or its wait is short and it
 is refused with the busy exit code (3) naming the run that holds the warehouse, having written
 nothing, while the first run completes as if uncontested. Never a corrupted warehouse: after the
-race the file is opened as a writer (replaying its WAL), checkpointed, read whole from disk, and
-its keys and grains checked.
+race the lake's SQLite catalog passes SQLite's integrity check, every data file it names is read
+whole, and its keys and grains are checked.
 
 The runs are real `bellwether` CLI processes. Most report to the session's Prefect test server
 (PREFECT_API_URL, as under `bellwether serve`: the `warehouse-writer` slot is then the first
@@ -20,6 +20,7 @@ and the integrity checks) are shared with the kill-and-resume soak test, tests/s
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -27,20 +28,19 @@ import math
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from sources import calendar
-from tests.conftest import ROOT, bellwether_cmd
+from sources.contract import DATASETS as RAW_DATASETS
+from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_catalog, lake_target
+from warehouse.connect import LATEST, reader
 
 # -- a CLI run in a subprocess -------------------------------------------------------------------
 
@@ -159,13 +159,13 @@ AUDIT_CONTENT = {
 }
 
 
-def content_tables(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[tuple[str, ...], str | None]]:
+def content_tables(con) -> dict[str, tuple[tuple[str, ...], str | None]]:
     """Every raw table, staging view and mart, and the audit tables above: name -> (columns
     left out, row filter)."""
     names = con.execute(
         """
         select table_schema || '.' || table_name from information_schema.tables
-        where table_schema in ('raw', 'staging', 'marts') order by 1
+        where table_catalog = current_database() and table_schema in ('raw', 'staging', 'marts') order by 1
         """
     ).fetchall()
     return {n: (LINEAGE, None) for (n,) in names} | AUDIT_CONTENT
@@ -174,22 +174,23 @@ def content_tables(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[tuple[str,
 def _columns(con, table: str, excluded: tuple[str, ...]) -> list[str]:
     schema_name, name = table.split(".")
     return [c for (c,) in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+        "select column_name from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
         [schema_name, name],
     ).fetchall() if c not in excluded]
 
 
-def _rows_query(con, table: str, prefix: str = "") -> str:
-    """The content rows of `table` (`prefix`: the attached database to read it from)."""
+def _rows_query(con, table: str) -> str:
+    """The content rows of `table`."""
     excluded, where = content_tables(con).get(table, (LINEAGE, None))
-    return f"select {', '.join(_columns(con, table, excluded))} from {prefix}{table}" + (f" where {where}" if where else "")
+    return f"select {', '.join(_columns(con, table, excluded))} from {table}" + (f" where {where}" if where else "")
 
 
 def checksums(path) -> dict[str, tuple[int, str]]:
     """table -> (rows, md5 of its rows as text, sorted), lineage and timestamps left out: equal
     when two warehouses hold the same data, whichever runs loaded it and in how many goes."""
     out = {}
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(path, at=LATEST) as con:
         for table in content_tables(con):
             rows, digest = con.execute(
                 f"select count(*), md5(coalesce(string_agg(r, chr(10) order by r), '')) "
@@ -230,21 +231,19 @@ def compare(actual, expected, expected_sums: dict | None = None) -> Comparison:
     if not bad:
         return out
     grains = mart_grains()
-    with duckdb.connect(str(expected), read_only=True) as con:
-        queries = {t: _rows_query(con, t, "{db}.") for t in bad}
-    with duckdb.connect() as con:
-        con.execute(f"attach '{actual}' as got (read_only)")
-        con.execute(f"attach '{expected}' as want (read_only)")
+    with reader(expected, at=LATEST) as con:
+        queries = {t: _rows_query(con, t) for t in bad}
+    with reader(actual, at=LATEST) as got_con, reader(expected, at=LATEST) as want_con:
         for table, query in queries.items():
-            a, e = query.format(db="got"), query.format(db="want")
+            order = f" order by {', '.join(grains[table])}" if table in grains else ""
+            rows_a, rows_e = got_con.execute(query + order).fetchall(), want_con.execute(query + order).fetchall()
             if table in grains:
-                order = f" order by {', '.join(grains[table])}"
-                rows_a, rows_e, worst = con.execute(a + order).fetchall(), con.execute(e + order).fetchall(), []
+                worst: list[float] = []
                 if len(rows_a) == len(rows_e) and all(_close(x, y, worst) for x, y in zip(rows_a, rows_e)):
                     out.rounding.append(f"{table}: equal to within {max(worst, default=0):.1e} (relative)")
                     continue
-            extra = con.execute(f"{a} except all {e} limit 3").fetchall()
-            lacking = con.execute(f"{e} except all {a} limit 3").fetchall()
+            a, e = collections.Counter(map(repr, rows_a)), collections.Counter(map(repr, rows_e))
+            extra, lacking = list((a - e).elements())[:3], list((e - a).elements())[:3]
             out.differences.append(f"{table}: {got[table][0]} rows (md5 {got[table][1]}) instead of {want[table][0]} "
                                    f"({want[table][1]}); e.g. extra {extra}, missing {lacking}")
     return out
@@ -260,25 +259,31 @@ def mart_grains() -> dict[str, list[str]]:
     return out
 
 
-def integrity_problems(path) -> list[str]:
-    """Open the warehouse as the next writer would (replaying its WAL), checkpoint it, check
-    that every primary key and every mart's grain is unique and every view answers; then reopen
-    the checkpointed file read-only and read every column of every row of every table from disk
-    (DuckDB checks each block's checksum as it reads it, and fails on a torn one). DuckDB has no
-    `PRAGMA integrity_check`: this is what it offers instead. Returns the problems found (empty:
-    sound)."""
+def integrity_problems(target) -> list[str]:
+    """Whether a lake is sound, as the next writer and every reader will find it: its SQLite
+    catalog passes SQLite's own `integrity_check` (pages, indexes, free lists); opened as a
+    writer, every raw key (the raw contract's) and every mart's grain is unique and every view
+    answers; and every row of every table, at the published snapshot and at the newest, is read
+    from its Parquet files (a missing or torn file fails the read). Returns the problems found
+    (empty: sound)."""
+    import sqlite3
+
+    from warehouse.connect import writer
+
     problems: list[str] = []
-    path = Path(path)
-    with duckdb.connect(str(path)) as con:
-        con.execute("checkpoint")
-        tables = con.execute("select schema_name, table_name from duckdb_tables() where not internal order by all").fetchall()
-        for schema_name, name in tables:
-            con.execute(f"select count(*) from pragma_storage_info('{schema_name}.{name}')").fetchone()
-        keys = con.execute(
-            "select schema_name || '.' || table_name, constraint_column_names from duckdb_constraints() "
-            "where constraint_type = 'PRIMARY KEY' order by 1"
+    catalog = sqlite3.connect(f"file:{lake_catalog(target)}?mode=ro", uri=True)
+    try:
+        verdict = catalog.execute("pragma integrity_check").fetchall()
+    finally:
+        catalog.close()
+    if verdict != [("ok",)]:
+        problems.append(f"the catalog fails SQLite's integrity check: {verdict[:5]}")
+    with writer(target, holder="integrity check") as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database() order by all"
         ).fetchall()
         present = {f"{s}.{n}" for s, n in tables}
+        keys = [(f"raw.{name}", list(ds.key)) for name, ds in RAW_DATASETS.items()] + [("raw.universe", ["ticker"])]
         keys += [(t, k) for t, k in mart_grains().items() if t in present]
         for table, key in keys:
             dup = con.execute(
@@ -286,27 +291,31 @@ def integrity_problems(path) -> list[str]:
             ).fetchone()[0]
             if dup:
                 problems.append(f"{table}: {dup} duplicated key(s) on ({', '.join(key)})")
-        for schema_name, name in con.execute("select schema_name, view_name from duckdb_views() where not internal").fetchall():
+        views = con.execute(
+            "select schema_name, view_name from duckdb_views() where database_name = current_database() and not internal"
+        ).fetchall()
+        for schema_name, name in views:
             try:
                 con.execute(f"select count(*) from {schema_name}.{name}").fetchone()
-            except duckdb.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - reported
                 problems.append(f"view {schema_name}.{name} does not answer: {exc}")
-    wal = path.with_name(path.name + ".wal")
-    if wal.exists() and wal.stat().st_size:
-        problems.append(f"{wal.name} still holds {wal.stat().st_size} bytes after a checkpoint")
-    with duckdb.connect(str(path), read_only=True) as con:
-        for schema_name, name in tables:
-            con.execute(f"select count(*), bit_xor(hash(t)) from {schema_name}.{name} as t").fetchone()
+    for at in (None, LATEST):
+        try:
+            with reader(target, at=at) as con:
+                for schema_name, name in tables:
+                    con.execute(f"select count(*), bit_xor(hash(t)) from {schema_name}.{name} as t").fetchone()
+        except Exception as exc:  # noqa: BLE001 - reported
+            problems.append(f"reading every table at the {'published' if at is None else 'newest'} snapshot failed: {exc}")
     return problems
 
 
 def scalar(path, sql: str, params=None):
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(path, at=LATEST) as con:
         return con.execute(sql, params or []).fetchone()[0]
 
 
 def fetch(path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(path, at=LATEST) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -314,27 +323,19 @@ def lock_holder(warehouse) -> dict | None:
     """Who the warehouse's lock file names as its writer (read as a plain file: no lock taken)."""
     from warehouse.connect import read_holder
 
-    return read_holder(Path(warehouse).resolve())
+    return read_holder(lake_catalog(warehouse))
 
 
 def rows_written_by(path, run_id: str) -> int:
     """Rows anywhere in raw or audit that name `run_id` as the run that wrote them."""
     total = 0
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(path, at=LATEST) as con:
         for (table,) in con.execute(
             "select distinct table_schema || '.' || table_name from information_schema.columns "
-            "where column_name = 'run_id' and table_schema in ('raw', 'audit')"
+            "where table_catalog = current_database() and column_name = 'run_id' and table_schema in ('raw', 'audit')"
         ).fetchall():
             total += con.execute(f"select count(*) from {table} where run_id = ?", [run_id]).fetchone()[0]
     return total
-
-
-def copy_warehouse(src: Path, dst: Path) -> Path:
-    shutil.copyfile(src, dst)
-    wal = src.with_name(src.name + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, dst.with_name(dst.name + ".wal"))
-    return dst
 
 
 # -- the races -------------------------------------------------------------------------------------
@@ -384,10 +385,10 @@ def sequential(prefect_harness, tmp_path_factory) -> dict:
     from flows.nightly import nightly
 
     folder = tmp_path_factory.mktemp("sequential")
-    path = folder / "bellwether.duckdb"
+    path = lake_target(folder)
     first = backfill(start=START, end=END, source="sample", warehouse=str(path), tickers=TICKERS, datasets=DATASETS, chunk="week")
     assert first["status"] == "succeeded" and first["chunks_loaded"] == CHUNKS
-    backfill_only = copy_warehouse(path, folder / "backfill-only.duckdb")
+    backfill_only = copy_lake(path, folder, "backfill-only")
     second = nightly(run_date=NIGHT, source="sample", warehouse=str(path), history_sessions=HISTORY, lookback_days=5)
     assert second["status"] == "succeeded"
     return {"backfill": backfill_only, "backfill_sums": checksums(backfill_only), "both": path, "both_sums": checksums(path)}
@@ -402,7 +403,7 @@ def race(envs, sequential, tmp_path_factory) -> dict:
     backfill is thawed and finishes, and the warehouse is read. Then the nightly run goes on,
     is frozen right after its first load while another backfill knocks with a one-second wait,
     and is thawed to finish."""
-    warehouse = tmp_path_factory.mktemp("race") / "bellwether.duckdb"
+    warehouse = lake_target(tmp_path_factory.mktemp("race"))
     w = ["--warehouse", str(warehouse)]
     seen: dict = {"warehouse": warehouse}
     with reaped(gentle=True) as children:
@@ -513,7 +514,7 @@ def test_a_run_refused_the_writer_slot_names_the_run_writing_the_warehouse(tmp_p
     from flows.writers import writer_slot
     from warehouse.connect import WarehouseBusy, lock_path, run_lock
 
-    warehouse = str(tmp_path / "bellwether.duckdb")
+    warehouse = lake_target(tmp_path)
 
     @contextlib.contextmanager
     def first_run(*, locks_file: bool):
@@ -546,7 +547,7 @@ def test_a_run_refused_the_writer_slot_names_the_run_writing_the_warehouse(tmp_p
     assert f"backfill run A (pid {os.getpid()} on " in message and f"is writing {warehouse}); gave up after waiting 1 s" in message
     # The slot's holder has not taken the lock (or holds it elsewhere); the lock file's record
     # is stale, from a run killed long ago: it names nobody.
-    lock_path(Path(warehouse).resolve()).write_text(json.dumps({"holder": "backfill run K", "pid": 1, "host": "h", "since": "s"}))
+    lock_path(lake_catalog(warehouse)).write_text(json.dumps({"holder": "backfill run K", "pid": 1, "host": "h", "since": "s"}))
     with first_run(locks_file=False):
         message = refusal()
     assert "(see the UI's Concurrency page); gave up after waiting 1 s" in message and "run K" not in message

@@ -17,18 +17,18 @@ import pytest
 from flows.deployments import MARKET_TZ, NIGHTLY_CRON, make_deployments
 from flows.nightly import session_to_run
 from flows.writers import WRITER_LIMIT
-from tests.conftest import ROOT, bellwether_cmd
+from tests.conftest import ROOT, bellwether_cmd, lake_catalog, lake_target
 from tests.integration.conftest import scalar
 
 
 def test_the_nightly_deployment_fires_after_the_close_on_weekdays_in_new_york(tmp_path):
     from prefect.server.schemas.schedules import CronSchedule
 
-    nightly, backfill = make_deployments(source="sample", path=None, warehouse=str(tmp_path / "w.duckdb"), universe="u.csv")
+    nightly, backfill = make_deployments(source="sample", path=None, warehouse=lake_target(tmp_path), universe="u.csv")
     assert nightly.name == "nightly" and nightly.entrypoint == "flows.nightly.nightly"
     (schedule,) = nightly.schedules
     assert schedule.active and (schedule.schedule.cron, schedule.schedule.timezone) == (NIGHTLY_CRON, MARKET_TZ) == ("30 18 * * 1-5", "America/New_York")
-    assert nightly.parameters == {"source": "sample", "warehouse": str(tmp_path / "w.duckdb"), "universe": "u.csv", "scheduled": True}
+    assert nightly.parameters == {"source": "sample", "warehouse": lake_target(tmp_path), "universe": "u.csv", "scheduled": True}
     # 18:30 New York is 23:30 UTC in winter and 22:30 in summer; no weekend runs. (Thanksgiving,
     # 27 Nov 2025, still fires: the run finds the market closed and ends successfully.)
     def fire_times(n, start):  # Prefect's server computes a cron schedule's runs this way
@@ -65,9 +65,9 @@ def test_a_scheduled_run_loads_the_day_it_was_scheduled_for(scheduled_at, expect
 def test_a_scheduled_night_on_a_market_holiday_logs_closed_and_succeeds(tmp_path):
     from flows.nightly import nightly
 
-    summary = nightly(run_date=dt.date(2025, 11, 27), source="sample", warehouse=str(tmp_path / "w.duckdb"), scheduled=True)
+    summary = nightly(run_date=dt.date(2025, 11, 27), source="sample", warehouse=lake_target(tmp_path), scheduled=True)
     assert summary["status"] == "succeeded" and "closed on 2025-11-27 (Thursday): nothing to load" in summary["message"]
-    assert not (tmp_path / "w.duckdb").exists()
+    assert not lake_catalog(lake_target(tmp_path)).exists()
 
 
 def _wait(predicate, timeout, what):

@@ -39,7 +39,6 @@ import dataclasses
 import datetime as dt
 import math
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,6 +50,7 @@ from hypothesis import strategies as st
 
 from sources.contract import Batch, ContractError
 from sources.files import FilesSource
+from tests.conftest import copy_lake, lake_target
 from warehouse import checks
 from warehouse.connect import writer
 from warehouse.load import land_check_publish
@@ -860,7 +860,7 @@ def env(tmp_path_factory) -> Env:
     write(root, base_sheets())
     found = checks.discover_checks()
     expectations = checks.Expectations()
-    base = tmp / "base.duckdb"
+    base = lake_target(tmp, "base")  # the default storage: a DuckLake
     source = FilesSource(root)
     with writer(base, holder="pytest") as con:
         for dataset in KEYS:
@@ -903,8 +903,7 @@ def run_case(env: Env, dataset: str, sheets: list[Sheet]) -> Outcome:
             assert any(ref in str(exc) for ref in refs), f"ContractError names no file: {exc}"
             _event("source raised ContractError")
             return Outcome(None, [], {}, exc)
-        db = Path(here) / "w.duckdb"
-        shutil.copy(env.base, db)
+        db = copy_lake(env.base, Path(here), "w")
         with writer(db, holder="pytest") as con:
             before = snapshot(con)
             before_raw = raw_rows(con, dataset)

@@ -18,7 +18,11 @@ already recorded, is SIGKILLed with its whole process group d seconds after it r
 landmark, or as it leaves the phase if it gets through it sooner (a resumed run with nothing
 left to build has Data Docs and a finish of a fraction of a second). After each kill the
 warehouse is inspected (chunks recorded and built, the run's status in audit.runs, the lock
-free, the WAL left behind); then the same command resumes. A last resume runs to the end.
+free, the catalog's WAL left behind, and what readers see: a killed run never published, so
+nothing of it is visible at the published snapshot); then the same command resumes. A last
+resume runs to the end. The warehouse is the default storage, a DuckLake with a SQLite catalog;
+kills also land in the lake maintenance that follows a run's publication (the weekly chunks
+leave more small files than the threshold).
 
 The runs use Prefect's ephemeral mode (no PREFECT_API_URL), as `bellwether backfill` from a
 shell or cron does: under a Prefect server a SIGKILLed run would keep the `warehouse-writer`
@@ -35,14 +39,13 @@ import random
 import re
 import signal
 import time
-from pathlib import Path
 
-import duckdb
 import pytest
 
 from sources import calendar
-from tests.conftest import ROOT
+from tests.conftest import ROOT, lake_catalog, lake_target
 from tests.integration.test_racing_writers import Child, checksums, compare, fetch, integrity_problems, scalar
+from warehouse.connect import LATEST, WarehouseMissing, reader
 
 pytestmark = pytest.mark.soak
 
@@ -146,10 +149,11 @@ def kill_points(timeline: list[tuple[float, tuple, str]], starts: dict[int, floa
 # -- the warehouse between runs -------------------------------------------------------------------
 
 
-def lock_is_free(warehouse: Path) -> bool:
+def lock_is_free(warehouse: str) -> bool:
     """Nobody holds the warehouse's writer lock (probed directly with flock, not through the
     code under test)."""
-    lock = warehouse.with_name(warehouse.name + ".lock")
+    catalog = lake_catalog(warehouse)
+    lock = catalog.with_name(catalog.name + ".lock")
     if not lock.exists():
         return True
     fd = os.open(lock, os.O_RDONLY)
@@ -163,16 +167,32 @@ def lock_is_free(warehouse: Path) -> bool:
         os.close(fd)
 
 
-def inspect(warehouse: Path, run_id: str | None) -> dict:
-    """What a killed run left: read-only, as `bellwether status` would read it."""
-    wal = warehouse.with_name(warehouse.name + ".wal")
+def inspect(warehouse: str, run_id: str | None) -> dict:
+    """What a killed run left: its newest commit (as the next run finds it), and what readers
+    see (the published snapshot)."""
+    catalog = lake_catalog(warehouse)
+    wal = catalog.with_name(catalog.name + "-wal")
     state = {"wal_kb": round(wal.stat().st_size / 1024) if wal.exists() else 0, "lock_free": lock_is_free(warehouse)}
-    if not warehouse.exists():
-        return state | {"chunks": 0, "built": 0, "status": None, "twice": 0, "marts": 0}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    empty = {"chunks": 0, "built": 0, "status": None, "twice": 0, "marts": 0, "published_status": None, "published_chunks": 0}
+    if not catalog.exists():
+        return state | empty
+    try:
+        newest = _state(warehouse, run_id, LATEST)
+    except WarehouseMissing:  # killed before the lake was even created
+        return state | empty
+    try:
+        published = _state(warehouse, run_id, None)
+    except WarehouseMissing:  # nothing published yet
+        published = {"status": None, "chunks": 0}
+    return state | newest | {"published_status": published["status"], "published_chunks": published["chunks"]}
+
+
+def _state(warehouse: str, run_id: str | None, at) -> dict:
+    with reader(warehouse, at=at) as con:
         def has(table: str) -> bool:
             return con.execute(
-                "select count(*) from information_schema.tables where table_schema || '.' || table_name = ?", [table]
+                "select count(*) from information_schema.tables "
+                "where table_catalog = current_database() and table_schema || '.' || table_name = ?", [table]
             ).fetchone()[0] > 0
 
         chunks = built = twice = 0
@@ -184,8 +204,10 @@ def inspect(warehouse: Path, run_id: str | None) -> dict:
         status = None
         if run_id and has("audit.runs"):
             status = (con.execute("select status from audit.runs where run_id = ?", [run_id]).fetchone() or [None])[0]
-        marts = con.execute("select count(*) from information_schema.tables where table_schema = 'marts'").fetchone()[0]
-    return state | {"chunks": chunks, "built": built, "status": status, "twice": twice, "marts": marts}
+        marts = con.execute(
+            "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'marts'"
+        ).fetchone()[0]
+    return {"chunks": chunks, "built": built, "status": status, "twice": twice, "marts": marts}
 
 
 # -- the soak ---------------------------------------------------------------------------------------
@@ -203,7 +225,7 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_tables_of_an_uninterr
             "PREFECT_HOME": str(tmp_path / "prefect-home")}
 
     # The uninterrupted run, through the same command: its tables, and its log as a timeline.
-    reference = tmp_path / "reference" / "bellwether.duckdb"
+    reference = lake_target(tmp_path / "reference")
     ref = Child(ARGS + ["--warehouse", str(reference)], env, "reference backfill")
     assert ref.finish(timeout=RUN_TIMEOUT_S) == 0, ref.text()
     tracker, timeline, starts = Tracker(), [], {}
@@ -220,7 +242,7 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_tables_of_an_uninterr
           + ", ".join(f"{PHASES[p]} {starts[p]:.1f}..{starts[p + 1]:.1f}" for p in range(1, 6)), flush=True)
 
     # The same backfill, killed at each point in turn and resumed.
-    warehouse = tmp_path / "soak" / "bellwether.duckdb"
+    warehouse = lake_target(tmp_path / "soak")
     record = []
     for k, (target, delay, phase) in enumerate(targets, start=1):
         before = inspect(warehouse, None)["chunks"]
@@ -260,9 +282,14 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_tables_of_an_uninterr
         assert code in (-signal.SIGKILL, 0), f"run {k} failed (exit {code}) instead of being killed or finishing:\n{child.text()}"
         assert state["lock_free"], f"run {k}, SIGKILLed, left the writer lock held"
         assert state["twice"] == 0, f"after run {k}: a chunk is recorded twice"
+        # Readers never see a killed run: it published nothing (a run that got through its
+        # publication before the kill is published, as succeeded).
+        assert state["published_status"] in (None, "succeeded"), f"after run {k}: readers see it {state['published_status']}"
+        assert state["published_status"] is None or said_succeeded or not record[-1]["hit"] or state["status"] == "succeeded", state
         print(f"kill {k:2d}/{kills}: {record[-1]['target']:<44} landed in {record[-1]['landed']:<8} "
               f"{'hit' if record[-1]['hit'] else 'MISSED'} after {seconds:5.1f} s: {state['chunks']}/{total} chunks, "
-              f"{state['built']} built, run {state['status']}, WAL {state['wal_kb']} KB", flush=True)
+              f"{state['built']} built, run {state['status']} (published: {state['published_status']}, "
+              f"{state['published_chunks']} chunks), catalog WAL {state['wal_kb']} KB", flush=True)
 
     # The last resume, to the end.
     final = Child(ARGS + ["--warehouse", str(warehouse)], env, "final resume")
@@ -316,7 +343,8 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_tables_of_an_uninterr
         assert any(0 < r["chunks"] < total for r in hits), "no kill landed among the loads"
         assert any(r["landed"] in ("build", "docs", "finish") for r in hits), "no kill landed after the loads"
 
-    # Sound: WAL replayed and checkpointed, every block read, keys and grains unique.
+    # Sound: the catalog passes SQLite's integrity check, every data file is read, keys and
+    # grains are unique.
     assert integrity_problems(warehouse) == []
     print(f"soak: {kills} kills ({len(hits)} hit a live run), {time.monotonic() - began:.0f} s in all "
           f"(reference {reference_s:.0f} s); seed {seed}", flush=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sources.contract import PRICES, Batch, conform
-from warehouse.load import load_batch, load_universe
+from warehouse.load import DuplicateKeys, load_batch, load_universe
 
 T1 = dt.datetime(2025, 1, 27, 23, 30, tzinfo=dt.UTC)
 T2 = dt.datetime(2025, 1, 28, 23, 30, tzinfo=dt.UTC)
@@ -21,6 +21,13 @@ def prices(rows):
     f["split_ratio"] = 1.0
     f["volume"] = 100
     return f
+
+
+@pytest.fixture
+def con(any_con):
+    """Every load test runs on both storages: a DuckLake (no primary keys: the loader keeps
+    keys unique) and a single DuckDB file."""
+    return any_con
 
 
 def table(con, name="raw.prices_daily"):
@@ -111,6 +118,16 @@ def test_a_failing_batch_leaves_the_warehouse_as_it_was(con):
     rejects = conform(PRICES, prices([("NVDA", "2025-01-29", "x")])).rejects
     with pytest.raises(duckdb.ConstraintException):
         load_batch(con, Batch(PRICES, broken, rejects), source="sample", run_id="r2", loaded_at=T2)
+    assert {t: table(con, t) for t in before} == before
+
+
+def test_a_batch_carrying_a_key_twice_is_refused_whole_naming_the_key(con):
+    load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-24", 142.62)])), source="sample", run_id="r1", loaded_at=T1)
+    before = {t: table(con, t) for t in ("raw.prices_daily", "audit.load_batches")}
+    good = conform(PRICES, prices([("NVDA", "2025-01-27", 118.42), ("SPY", "2025-01-27", 599.37)])).frame
+    twice = pd.concat([good, good.iloc[[0]].assign(close=118.0)], ignore_index=True)  # bypassed the contract's dedupe
+    with pytest.raises(DuplicateKeys, match=r"raw.prices_daily: the batch holds a key more than once \(ticker=NVDA, trade_date=2025-01-27 \(2 times\)\); nothing"):
+        load_batch(con, Batch(PRICES, twice, good.iloc[0:0]), source="sample", run_id="r2", loaded_at=T2)
     assert {t: table(con, t) for t in before} == before
 
 
