@@ -1,11 +1,14 @@
 """`make bench`: the S&P 500-scale benchmarks; figures to bench/results.json.
 
-    python -m bench.run [--repeats 3] [--work DIR] [--only load,full_build,...] [--out bench/results.json]
+    python -m bench.run [--repeats 3] [--work DIR] [--only load,full_build,...] [--storage ducklake,duckdb]
+                        [--out bench/results.json]
 
 Each stage runs `--repeats` times, each time in a fresh process on a fresh copy of its
 starting warehouse; the figure kept is the median, the peak RSS the largest. The data (see
-bench/data.py) is generated in the stage's process, outside the timed part. Targets are
-printed beside the figures; they are goals to read, not assertions.
+bench/data.py) is generated in the stage's process, outside the timed part. Every stage runs on
+each storage asked for: the DuckLake (the default warehouse) and the single DuckDB file, so the
+two stand side by side; the top-level figures are the DuckLake's. Targets are printed beside
+the figures; they are goals to read, not assertions.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.data import N_TICKERS, SCALE_ENV, SNAPSHOT_SESSIONS, YEARS, BenchMarket
-from bench.stages import BUILT, LOADED, copy_base
+from bench.stages import BUILT, LOADED, STORAGE_ENV, STORAGES, copy_base, exists, rename, target
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-STAGES = ("load", "full_build", "incremental", "checks", "full_checks", "peer", "nightly")
+STAGES = ("load", "full_build", "incremental", "checks", "full_checks", "peer", "nightly", "readers", "nights")
 console = Console()
 
 
@@ -65,10 +68,10 @@ def _child(cmd: list[str], *, env: dict, log: Path) -> tuple[float, float, int]:
 
 
 def run_stage(name: str, work: Path, env: dict, market: BenchMarket, i: int) -> dict:
-    log = work / f"{name}-{i}.log"
+    log = work / f"{env[STORAGE_ENV]}-{name}-{i}.log"
     if name == "nightly":
         return run_nightly(work, env, market, log)
-    out = work / f"{name}-{i}.json"
+    out = work / f"{env[STORAGE_ENV]}-{name}-{i}.json"
     wall, rss, code = _child([sys.executable, "-m", "bench.stages", name, str(work), str(out)], env=env, log=log)
     if code != 0:
         raise SystemExit(f"bench stage {name} failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
@@ -79,10 +82,10 @@ def run_nightly(work: Path, env: dict, market: BenchMarket, log: Path) -> dict:
     """The whole nightly run as users start it (`bellwether run`), for the next session, on a
     copy of the built 20-year warehouse with the 500-ticker universe: Prefect's temporary
     server, fetches, checks, loads, the incremental build and its checks, Data Docs, the brief."""
-    target = copy_base(work, BUILT, "nightly.duckdb")
+    warehouse = copy_base(work, BUILT, "nightly")
     universe = market.write_universe(work / "universe-500.csv")
     env = env | {
-        "BELLWETHER_WAREHOUSE": str(target), "BELLWETHER_SAMPLE_START": str(market.history_start),
+        "BELLWETHER_WAREHOUSE": warehouse, "BELLWETHER_SAMPLE_START": str(market.history_start),
         "BELLWETHER_PROGRESS": "off", "PREFECT_HOME": str(work / ".prefect"),
     }
     cmd = [sys.executable, "-m", "flows.cli", "run", "--source", "sample", "--date", str(market.next_session), "--universe", str(universe)]
@@ -97,17 +100,18 @@ def prepare(work: Path, env: dict, market: BenchMarket) -> None:
     --work between runs of the same scale."""
     scale = work / "scale.txt"
     if scale.exists() and scale.read_text() != market.scale:
-        for name in (LOADED, BUILT):
-            (work / name).unlink(missing_ok=True)
+        for path in work.glob("base-*"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     scale.write_text(market.scale)
-    if not (work / LOADED).exists():
-        console.print(f"preparing: loading the {market.years}-year history once ...")
+    storage = env[STORAGE_ENV]
+    if not exists(target(work, LOADED)):
+        console.print(f"preparing ({storage}): loading the {market.years}-year history once ...")
         run_stage("load", work, env, market, 0)
-        shutil.move(work / "load.duckdb", work / LOADED)
-    if not (work / BUILT).exists():
-        console.print("preparing: building every mart once ...")
+        rename(work, "load", LOADED)
+    if not exists(target(work, BUILT)):
+        console.print(f"preparing ({storage}): building every mart once ...")
         run_stage("full_build", work, env, market, 0)
-        shutil.move(work / "full.duckdb", work / BUILT)
+        rename(work, "full", BUILT)
     if not (work / ".prefect").exists():  # Prefect creates and migrates its database on first use
         console.print("preparing: Prefect's local database ...")
         warm = "from prefect import flow; flow(name='bench-warm-up')(lambda: None)()"
@@ -134,12 +138,18 @@ FIGURE_STAGES = {
     "checks_night_s": ("checks", "seconds"),
     "checks_full_s": ("full_checks", "seconds"),
     "pandas_peer_ratio": ("peer", "ratio"),
+    "read_during_write_p50_ms": ("readers", "p50_ms"),
+    "read_during_write_max_ms": ("readers", "max_ms"),
+    "reads_refused_during_write": ("readers", "refused"),
+    "maintain_s": ("nights", "maintain_s"),
+    "morning_s_before_maintain": ("nights", "morning_s_before"),
+    "morning_s_after_maintain": ("nights", "morning_s_after"),
 }
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
     def median(stage: str, key: str) -> float | None:
-        values = [r[key] for r in runs.get(stage, [])]
+        values = [r[key] for r in runs.get(stage, []) if r.get(key) is not None]
         return statistics.median(values) if values else None
 
     figures = {key: median(stage, field) for key, (stage, field) in FIGURE_STAGES.items()} | {
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per stage (the median is kept)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--only", default=",".join(STAGES), help=f"stages to run, of {', '.join(STAGES)}")
+    parser.add_argument("--storage", default=",".join(STORAGES), help=f"storages to measure, of {', '.join(STORAGES)}")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the figures go (default bench/results.json; at another scale, results.json in --work)")
     parser.add_argument("--tickers", type=int, default=N_TICKERS, help="tickers in the market (a smaller run for a try-out)")
@@ -173,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshots", type=int, default=SNAPSHOT_SESSIONS, help="sessions of option and valuation snapshots")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(only) - set(STAGES)
+    storages = [s.strip() for s in args.storage.split(",") if s.strip()]
+    unknown = (set(only) - set(STAGES)) | (set(storages) - set(STORAGES))
     if unknown:
-        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+        parser.error(f"unknown stage(s) or storage(s) {', '.join(sorted(unknown))}: stages {', '.join(STAGES)}; "
+                     f"storages {', '.join(STORAGES)}")
 
     info = machine()
     console.print(f"machine: {info['cores']} cores, {info['memory_gib']} GiB memory, {info['cpu']}, Python {info['python']}, "
@@ -190,16 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     default_scale = market.scale == BenchMarket().scale
     out = args.out or (RESULTS if default_scale else (args.work or Path.cwd()) / "results.json")
     began = time.perf_counter()
-    runs: dict[str, list[dict]] = {}
+    runs: dict[str, dict[str, list[dict]]] = {}
     try:
-        prepare(scratch, env, market)
-        for stage in only:
-            for i in range(1, args.repeats + 1):
-                r = run_stage(stage, scratch, env, market, i)
-                runs.setdefault(stage, []).append(r)
-                console.print(f"  {stage} run {i}/{args.repeats}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mib']:,.0f} MiB"
-                              + (f", {r['rows_per_s']:,.0f} rows/s" if "rows_per_s" in r else "")
-                              + (f", pandas/SQL {r['ratio']:.1f}x" if "ratio" in r else ""))
+        for storage in storages:
+            os.environ[STORAGE_ENV] = storage  # for prepare() here; the stages get it from env
+            senv = env | {STORAGE_ENV: storage}
+            prepare(scratch, senv, market)
+            for stage in only:
+                for i in range(1, args.repeats + 1):
+                    r = run_stage(stage, scratch, senv, market, i)
+                    runs.setdefault(storage, {}).setdefault(stage, []).append(r)
+                    console.print(f"  [{storage}] {stage} run {i}/{args.repeats}: {r['seconds']:.2f} s, "
+                                  f"peak RSS {r['peak_rss_mib']:,.0f} MiB"
+                                  + (f", {r['rows_per_s']:,.0f} rows/s" if "rows_per_s" in r else "")
+                                  + (f", pandas/SQL {r['ratio']:.1f}x" if "ratio" in r else "")
+                                  + (f", {r['answered']} answers (p50 {r['p50_ms']} ms), {r['refused']} refused" if "refused" in r else ""))
     finally:
         if args.work is None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -209,35 +227,49 @@ def main(argv: list[str] | None = None) -> int:
                    "snapshot_sessions": market.snapshot_sessions, "next_session": str(market.next_session)}
     if previous.get("market") != market_info:
         previous = {}  # figures of another market are not this one's
-    # A run of some stages keeps the other stages' runs: every figure, the peak memory over all
-    # stages and the incremental build's share of the full build come from the latest run of
-    # each stage, and each figure says which command measured it.
-    all_runs = {**previous.get("runs", {}), **runs}
-    figures = summarise(all_runs)
-    judged = verdicts(figures)
-    table = Table(title=f"Bellwether benchmarks (median of {args.repeats})")
-    for col in ("figure", "value", "target"):
-        table.add_column(col)
-    for key, value in figures.items():
-        table.add_row(key, "-" if value is None else f"{value:,.3f}" if isinstance(value, float) else f"{value:,}", judged.get(key, ""))
-    console.print(table)
+    before = previous.get("before_ducklake")
+    if before is None and previous and "by_storage" not in previous:
+        # The figures of the single DuckDB 2.0 file this project used before DuckLake, kept once.
+        before = {k: previous[k] for k in (*FIGURE_STAGES, "peak_rss_mib") if k in previous} | {
+            "storage": f"one DuckDB {previous.get('machine', {}).get('duckdb', '?')} file", "measured_at": previous.get("measured_at"),
+        }
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    remeasured = {k for k, (stage, _) in FIGURE_STAGES.items() if stage in runs} | ({"peak_rss_mib"} if runs else set())
-    provenance = previous.get("provenance", {}) | {
-        k: {"measured_at": now, "command": command.strip()} for k in remeasured if figures.get(k) is not None
-    }
-    result = previous | {k: v for k, v in figures.items() if v is not None} | {
+    command = ("python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    by_storage = previous.get("by_storage", {})
+    for storage in STORAGES:
+        old = by_storage.get(storage, {})
+        # A run of some stages keeps the other stages' runs: every figure, the peak memory over
+        # all stages and the incremental build's share of the full build come from the latest
+        # run of each stage, and each figure says which command measured it.
+        all_runs = {**old.get("runs", {}), **runs.get(storage, {})}
+        if not all_runs:
+            continue
+        figures = summarise(all_runs)
+        remeasured = {k for k, (stage, _) in FIGURE_STAGES.items() if stage in runs.get(storage, {})}
+        remeasured |= {"peak_rss_mib"} if runs.get(storage) else set()
+        provenance = old.get("provenance", {}) | {
+            k: {"measured_at": now, "command": command} for k in remeasured if figures.get(k) is not None
+        }
+        by_storage[storage] = {"figures": figures, "targets": verdicts(figures), "provenance": provenance, "runs": all_runs}
+        table = Table(title=f"Bellwether benchmarks on {storage} (median of {args.repeats})")
+        for col in ("figure", "value", "target"):
+            table.add_column(col)
+        for key, value in figures.items():
+            shown = "-" if value is None else f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+            table.add_row(key, shown, verdicts(figures).get(key, ""))
+        console.print(table)
+    main_figures = by_storage.get(STORAGES[0], {}).get("figures", {})
+    result = {k: v for k, v in main_figures.items() if v is not None} | {
+        "storage": STORAGES[0],
         "measured_at": now,
-        "command": command.strip(),
-        "provenance": provenance,
+        "command": command,
         "repeats": args.repeats,
         "machine": info,
         "market": market_info,
-        "targets": judged,
-        "runs": all_runs,
+        "targets": verdicts(main_figures),
+        "by_storage": by_storage,
         "wall_s": round(time.perf_counter() - began, 1),
-    }
+    } | ({"before_ducklake": before} if before else {})
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     console.print(f"figures written to {out}")
     return 0

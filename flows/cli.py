@@ -144,6 +144,16 @@ def _check_source(settings: Settings) -> object:
         _fail(str(exc), EXIT_USAGE)
 
 
+def _check_warehouse(settings: Settings) -> None:
+    """Fail fast, before Prefect starts, on a warehouse a run must not write (exit 3)."""
+    from warehouse.connect import WarehouseMissing, preflight
+
+    try:
+        preflight(settings.warehouse)
+    except WarehouseMissing as exc:
+        _fail(str(exc), EXIT_BUSY)
+
+
 @app.command()
 def run(
     source: SourceOpt = None,
@@ -167,9 +177,10 @@ def run(
         history_sessions=history_sessions, warehouse=warehouse, universe=universe, lock_wait_s=wait,
         runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
     )
-    from warehouse.connect import WarehouseBusy
+    from warehouse.connect import WarehouseBusy, WarehouseMissing
 
     _check_source(settings)  # fail fast, before Prefect starts, on a source that cannot work
+    _check_warehouse(settings)
     from flows.nightly import nightly
 
     flow_obj = _with_runner(nightly, settings)
@@ -180,7 +191,7 @@ def run(
             history_sessions=settings.history_sessions, warehouse=settings.warehouse, universe=settings.universe,
             lock_wait_s=settings.lock_wait_s,
         )
-    except WarehouseBusy as exc:
+    except (WarehouseBusy, WarehouseMissing) as exc:
         _fail(str(exc), EXIT_BUSY)
     except Exception as exc:  # the flow has recorded the failure in audit.runs
         _fail(f"nightly run failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
@@ -282,8 +293,9 @@ def backfill(
         runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
     )
     _check_source(settings)
+    _check_warehouse(settings)
     from flows.backfill import BackfillError, dry_run_summary, prepare
-    from warehouse.connect import WarehouseBusy
+    from warehouse.connect import WarehouseBusy, WarehouseMissing
 
     try:  # every parameter checked before Prefect starts
         job = prepare(settings, start=start_date, end=end_date, tickers=tickers, datasets=datasets, chunk=chunk, force=force,
@@ -312,7 +324,7 @@ def backfill(
             datasets=list(p["datasets"]), chunk=str(chunk), force=force, warehouse=settings.warehouse,
             universe=settings.universe, lock_wait_s=settings.lock_wait_s, build=build_marts,
         )
-    except WarehouseBusy as exc:
+    except (WarehouseBusy, WarehouseMissing) as exc:
         _fail(str(exc), EXIT_BUSY)
     except Exception as exc:  # recorded in audit.runs; the chunks loaded so far stay loaded
         _fail(f"backfill failed: {type(exc).__name__}: {exc}\nChunks loaded before the failure are kept: run the same "
@@ -397,6 +409,7 @@ def serve(
         runner=runner.value if runner else None, dask_address=dask_address, dask_workers=dask_workers,
     )
     _check_source(settings)
+    _check_warehouse(settings)
     from flows.runners import task_runner
 
     try:

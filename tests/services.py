@@ -119,9 +119,12 @@ class S3:
 @contextlib.contextmanager
 def s3(bucket: str = "bellwether") -> Iterator[S3]:
     """moto's S3 server on 127.0.0.1, in this process, with one bucket."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -275,6 +275,14 @@ def _lake_cursor(t: Target) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def preflight(target: str | Path) -> None:
+    """What a run checks before it starts (before Prefect does): a target it can use, and no
+    earlier single-file warehouse a new lake would silently leave behind."""
+    t = parse(target)
+    if t.kind == LAKE and t.catalog != POSTGRES:
+        _refuse_beside_old_file(t)
+
+
 def _refuse_beside_old_file(t: Target) -> None:
     """A new SQLite lake beside a single-file warehouse of the same name is almost certainly an
     upgrade: creating an empty lake would leave the user's history behind without a word."""
@@ -339,10 +347,10 @@ def open_reader(target: str | Path, *, wait_s: float = 10.0, at: int | str | Non
                     f"no run has published to {t.describe()} yet"
                     + (f" ({who} is writing it now; its results appear when it finishes)" if (who := current_writer(t)) else "")
                 )
-        finally:
-            if at != LATEST:
-                con.close()
-        return configure(lake.open_lake(t, read_only=True, snapshot=snapshot))
+            return configure(lake.reattach(con, t, snapshot=snapshot))
+        except BaseException:
+            con.close()
+            raise
     if at not in (None, LATEST):
         raise AsOfError(
             f"time travel needs a DuckLake warehouse; {t.describe()} is a single DuckDB file, which keeps no history "

@@ -29,8 +29,13 @@ def cli(args, env, timeout=300):
 # -- readers during a long backfill ----------------------------------------------------------------
 
 FIRST = dict(start=dt.date(2022, 11, 1), end=dt.date(2022, 12, 30), source="sample", datasets="prices_daily,putcall_daily")
-TWO_YEARS = dict(start=dt.date(2023, 1, 3), end=dt.date(2024, 12, 31), source="sample", chunk="month",
-                 datasets="prices_daily,putcall_daily,fundamentals_quarterly")
+TWO_YEARS = dict(start=dt.date(2023, 1, 3), end=dt.date(2024, 12, 31), source="sample", chunk="quarter",
+                 datasets="prices_daily,putcall_daily")
+UNIVERSE = (
+    "ticker,name,sector,cohort,role\n"
+    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
+    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
+)
 
 
 def as_args(job: dict) -> list[str]:
@@ -41,18 +46,20 @@ COUNTS = ("select (select count(*) from raw.prices_daily) as prices, (select cou
 
 
 def test_readers_answer_during_a_two_year_backfill_and_never_see_half_of_it(cli_env, tmp_path):
-    """A two-year backfill (24 tickers) writes while `bellwether query` runs again and again in
+    """A two-year backfill (six tickers) writes while `bellwether query` runs again and again in
     other processes: every query exits 0 at once with the counts of the state published before
     the backfill, until the backfill publishes, and then with its final counts (never a count
     from the middle); the backfill ends with the same data as the same runs with no readers."""
     from flows.backfill import backfill
 
-    env = dict(cli_env, BELLWETHER_PROGRESS="off", PREFECT_LOGGING_LEVEL="INFO")
+    universe = tmp_path / "universe.csv"
+    universe.write_text(UNIVERSE)
+    env = dict(cli_env, BELLWETHER_PROGRESS="off", PREFECT_LOGGING_LEVEL="INFO", BELLWETHER_UNIVERSE=str(universe))
     reference = lake_target(tmp_path / "reference")
     for job in (FIRST, TWO_YEARS):  # the same runs, with nobody reading
-        assert backfill(warehouse=reference, **job)["status"] == "succeeded"
+        assert backfill(warehouse=reference, universe=str(universe), **job)["status"] == "succeeded"
 
-    assert backfill(warehouse=env["BELLWETHER_WAREHOUSE"], **FIRST)["status"] == "succeeded"
+    assert backfill(warehouse=env["BELLWETHER_WAREHOUSE"], universe=str(universe), **FIRST)["status"] == "succeeded"
     before = tuple(fetch(env["BELLWETHER_WAREHOUSE"], COUNTS)[0])
     answers: list[tuple[float, float, int, str, str]] = []
     stop = threading.Event()
@@ -117,21 +124,27 @@ def test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement(cli_env
     universe.write_text("ticker,name,sector,cohort,role\nSPY,S&P 500 ETF,Index,,index_proxy\nNVDA,NVIDIA,Technology,ai,stock\n")
     folder = tmp_path / "files"
     write_prices(folder)
+    from flows.nightly import nightly
+
     env = dict(cli_env, BELLWETHER_UNIVERSE=str(universe))
-    night = ["run", "--source", "files", "--path", str(folder), "--date", str(NIGHT), "--history-sessions", "300"]
+
+    def night() -> dict:  # the nightly flow, in this process (the readers below are CLI processes)
+        return nightly(run_date=NIGHT, source="files", path=str(folder), universe=str(universe),
+                       warehouse=env["BELLWETHER_WAREHOUSE"], history_sessions=300)
+
     day = f"trade_date = '{RESTATED_DAY}'"
     sql = f"select close, sma_50, pct_to_sma_50 from marts.technicals_daily where ticker = 'SPY' and {day}"
 
-    assert cli(night, env).returncode == 0
-    first_run = scalar(env["BELLWETHER_WAREHOUSE"], "select run_id from audit.runs")
+    first_run = night()["run_id"]
     original = fetch(env["BELLWETHER_WAREHOUSE"], sql)[0]
     between = dt.datetime.now(dt.UTC)
     time.sleep(0.1)
     restated = round(original[0] * 0.98, 2)  # the provider restates the 24th's close 2% lower
     write_prices(folder, close_on_restated_day=restated)
-    r = cli(night, env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    second_run = scalar(env["BELLWETHER_WAREHOUSE"], "select run_id from audit.runs order by started_at desc limit 1")
+    second = night()
+    assert second["status"] == "succeeded", second
+    assert next(ld for ld in second["loads"] if ld["table"] == "raw.prices_daily")["updated"] == 1
+    second_run = second["run_id"]
 
     def query(*extra):
         r = cli(["query", "--format", "json", *extra, sql], env)

@@ -1,8 +1,7 @@
-"""The benchmark's own machinery at a small scale: its stages run, its night starts where a
-nightly's would, and the pandas peer gives the SQL marts' numbers (the comparison can fail).
-How fast anything is stays in bench/ (make bench), never asserted here."""
-
-import shutil
+"""The benchmark's own machinery at a small scale, on the default storage (a DuckLake): its
+stages run, its night starts where a nightly's would, readers answer during a write, and the
+pandas peer gives the SQL marts' numbers (the comparison can fail). How fast anything is
+stays in bench/ (make bench), never asserted here."""
 
 import pytest
 
@@ -16,9 +15,9 @@ def bench_work(tmp_path_factory):
     work = tmp_path_factory.mktemp("bench")
     market = BenchMarket(n_tickers=30, years=3, snapshot_sessions=5)
     loaded = stages.stage_load(work, market)
-    shutil.move(work / "load.duckdb", work / stages.LOADED)
+    stages.rename(work, "load", stages.LOADED)
     built = stages.stage_full_build(work, market)
-    shutil.move(work / "full.duckdb", work / stages.BUILT)
+    stages.rename(work, "full", stages.BUILT)
     return work, market, loaded, built
 
 
@@ -66,14 +65,25 @@ def test_the_pandas_peer_gives_the_sql_marts_numbers(bench_work, peer_run):
 
 
 def test_the_peer_comparison_names_a_column_that_differs(peer_run):
-    import duckdb
+    from warehouse.connect import writer
 
     work, _ = peer_run
-    assert (work / "peer.duckdb").is_file()
-    con = duckdb.connect(str(work / "peer.duckdb"))
-    try:
+    with writer(stages.target(work, "peer")) as con:
         con.execute("update pandas_peer.technicals_daily set sma_50 = sma_50 * 1.001 where ticker = 'NVDA'")
         with pytest.raises(AssertionError, match="sma_50"):
             peer.compare(con, "technicals_daily", ["ticker", "trade_date"])
-    finally:
-        con.close()
+
+
+def test_readers_answer_while_the_bench_writes_a_night(bench_work):
+    work, market, _, _ = bench_work
+    result = stages.stage_readers(work, market)
+    assert result["attempts_during_write"] >= 1 and result["refused"] == 0
+    assert result["answered"] == result["attempts_during_write"]
+
+
+def test_the_nights_stage_writes_nights_then_compacts(bench_work, monkeypatch):
+    work, market, _, _ = bench_work
+    monkeypatch.setenv(stages.NIGHTS_ENV, "3")
+    result = stages.stage_nights(work, market)
+    assert result["nights"] == 3
+    assert result["files_after"]["files"] < result["files_before"]["files"]
