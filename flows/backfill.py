@@ -210,7 +210,7 @@ def backfill(
     base = {"run_id": run_id, "flow": "backfill", "source": settings.source, "warehouse": settings.warehouse,
             "parameters": parameters, "notes": notes}
     tally = Tally(notes=list(notes))
-    docs_dir = str(data_docs_dir(settings.warehouse, run_id))
+    docs_dir = str(data_docs_dir(settings.artifacts_folder, run_id))
     builds = []
     with writer_slot(timeout_s=settings.lock_wait_s, holder=f"backfill run {run_id}", warehouse=settings.warehouse), \
             run_lock(settings.warehouse, holder=f"backfill run {run_id}", wait_s=settings.lock_wait_s):

@@ -101,7 +101,7 @@ WarehouseOpt = Annotated[
 ]
 AsOfOpt = Annotated[
     Optional[str],
-    typer.Option("--as-of", help="read the warehouse as a run published it (its run id) or as it stood at a time (ISO 8601, UTC unless an offset is given, e.g. 2025-01-28T08:00-05:00)"),
+    typer.Option("--as-of", help="read the warehouse as a run published it (its run id), as it stood at a time (ISO 8601, UTC unless an offset is given, e.g. 2025-01-28T08:00-05:00), or at a snapshot number"),
 ]
 WaitOpt = Annotated[
     Optional[float],
@@ -471,7 +471,7 @@ def report(
             if html:
                 from transforms.report import report_folder, write_report
 
-                path, _ = write_report(con, day, Path(out) if out else report_folder(settings.warehouse))
+                path, _ = write_report(con, day, Path(out) if out else report_folder(settings.artifacts_folder))
         except NoBrief as exc:
             _fail(str(exc), EXIT_FAILED)
     if html:
@@ -518,7 +518,7 @@ def _checked_build(settings: Settings, *, flow: str, select, since, full_refresh
     started = dt.datetime.now(dt.UTC)
     run_id = audit.new_run_id(flow, started)
     collected: list = []
-    expectations = checks.Expectations(checks.data_docs_dir(settings.warehouse, run_id))
+    expectations = checks.Expectations(checks.data_docs_dir(settings.artifacts_folder, run_id))
     prepared = None
     try:
         with writer(settings.warehouse, holder=f"bellwether {flow}", wait_s=settings.lock_wait_s) as con:
@@ -610,7 +610,7 @@ def checks(
     console.print(t)
     from warehouse.checks import data_docs_dir
 
-    docs = data_docs_dir(settings.warehouse, run_id) / "index.html"
+    docs = data_docs_dir(settings.artifacts_folder, run_id) / "index.html"
     if docs.exists():
         console.print(f"Data Docs: {docs}", highlight=False)
 
@@ -634,7 +634,8 @@ def _reading(settings: Settings, as_of: str | None = None, at=None):
     try:
         if as_of:
             info = lake.snapshot_info(con)
-            err.print(f"as of snapshot {info['snapshot_id']}, published {info['at']:%Y-%m-%d %H:%M:%S %Z}"
+            err.print(f"as of snapshot {info['snapshot_id']}, {'published' if info['published'] else 'committed (not published)'} "
+                      f"{info['at']:%Y-%m-%d %H:%M:%S %Z}"
                       + (f" by run {info['run_id']}" if info.get("run_id") else ""), highlight=False)
         yield con
     finally:
@@ -851,20 +852,31 @@ def maintain(
 
 @app.command()
 def migrate(
-    from_: Annotated[str, typer.Option("--from", help="the old single-file warehouse (a DuckDB file of any version), or a folder of <schema>.<table>.parquet")],
+    from_: Annotated[str, typer.Option("--from", help="the old warehouse: a DuckDB file of any version, a folder of <schema>.<table>.parquet, or another DuckLake (ducklake:sqlite:PATH, read at its published snapshot)")],
     warehouse: WarehouseOpt = None,
     wait: WaitOpt = None,
 ) -> None:
-    """Move a single-file warehouse into the (new, empty) DuckLake warehouse: every raw and audit
-    row, then the marts rebuilt from raw and checked, published as one run. The old file is only
-    read."""
+    """Move a warehouse into the (new, empty) DuckLake warehouse: every raw and audit row, then
+    the marts rebuilt from raw and checked, published as one run. The old one is only read.
+
+    bellwether migrate --from warehouse/bellwether.duckdb                 (an earlier single file)
+    bellwether migrate --from ducklake:sqlite:warehouse/bellwether.sqlite --warehouse 'ducklake:postgres:...'"""
     from pathlib import Path
 
     from warehouse.migrate import MigrationError, copy_tables
+    from warehouse.target import TargetError, parse
 
     settings = get_settings(warehouse=warehouse, lock_wait_s=wait)
-    old = Path(from_).expanduser().resolve()
-    console.print(f"Migrating {old} into {settings.warehouse} ...", highlight=False)
+    if from_.strip().lower().startswith("ducklake:"):
+        try:
+            old = str(parse(from_))
+        except TargetError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        if old == settings.warehouse:
+            _fail(f"--from names the warehouse being migrated into ({parse(old).describe()})", EXIT_USAGE)
+    else:
+        old = Path(from_).expanduser().resolve()
+    console.print(f"Migrating {old} into {parse(settings.warehouse).describe()} ...", highlight=False)
     try:
         copied = _checked_build(
             settings, flow="migrate", select=None, since=None, full_refresh=True,

@@ -13,7 +13,8 @@ Parameters:
 - path: the folder for the files source.
 - lookback_days: sessions before run_date fetched again (providers restate recent days).
 - history_sessions: sessions of history fetched for a ticker or dataset the warehouse lacks.
-- warehouse: the DuckDB target (default BELLWETHER_WAREHOUSE or warehouse/bellwether.duckdb).
+- warehouse: the warehouse target (default BELLWETHER_WAREHOUSE or the DuckLake
+  ducklake:sqlite:warehouse/bellwether.sqlite; see warehouse/target.py).
 - universe: the universe CSV.
 
 Order: land -> check -> publish. Each fetched batch is checked (sql/raw/<table>.checks.yml)
@@ -21,12 +22,13 @@ before it is loaded: rows failing an error check are quarantined, the rest load.
 staging views and marts are built in one transaction, each checked as it is built; a blocking
 failure rolls the whole build back (yesterday's marts stand) and the run fails naming the
 table, check and keys. Every check result goes to audit.check_results, and the run's Great
-Expectations Data Docs site to <warehouse folder>/data_docs/<run id>/index.html.
+Expectations Data Docs site to <artifacts>/data_docs/<run id>/index.html (<artifacts>: BELLWETHER_ARTIFACTS_DIR,
+by default the warehouse's folder).
 
 Writes: raw.prices_daily, raw.putcall_daily, raw.fundamentals_quarterly, raw.option_quotes,
 raw.valuation_snapshots, raw.universe; audit.runs, audit.load_batches, audit.quarantine,
 audit.check_results; the staging views and marts; the HTML morning brief
-<warehouse folder>/reports/brief-<date>.html. Publishes the markdown artifacts
+<artifacts>/reports/brief-<date>.html. Publishes the markdown artifacts
 `nightly-summary` and `morning-brief`.
 """
 
@@ -98,7 +100,7 @@ def nightly(
         "universe": settings.universe, "scheduled": scheduled,
     }
     tally = Tally()
-    docs_dir = str(data_docs_dir(settings.warehouse, run_id))
+    docs_dir = str(data_docs_dir(settings.artifacts_folder, run_id))
     with writer_slot(timeout_s=settings.lock_wait_s, holder=f"nightly run {run_id}", warehouse=settings.warehouse), \
             run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
@@ -118,7 +120,7 @@ def nightly(
             builds = tasks.build_marts(settings.warehouse, run_date=day, since=build_since(windows, tally.first_changed, day), run_id=run_id, docs_dir=docs_dir)
             tally.add_builds(builds)
             top = tasks.headline(settings.warehouse, run_date=day)
-            report = tasks.morning_brief(settings.warehouse, run_date=day)
+            report = tasks.morning_brief(settings.warehouse, run_date=day, folder=str(settings.artifacts_folder))
         except Exception as exc:
             fail_run(settings.warehouse, exc, run_id=run_id, docs_dir=docs_dir, tally=tally,
                      when_blocked="nothing built was published (yesterday's marts stand)")

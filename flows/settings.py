@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         DEFAULT_WAREHOUSE,
         description="ducklake:sqlite:PATH (default), ducklake:postgres:CONNINFO, or a single DuckDB file's path",
     )
+    artifacts_dir: Path | None = Field(
+        None,
+        description="folder for each run's Data Docs (data_docs/<run id>/) and HTML briefs (reports/); default: "
+        "beside a local warehouse, or warehouse/ of this project for a PostgreSQL or remote one",
+    )
     source: Literal["sample", "files", "live"] = Field("sample", description="where the nightly run reads")
     path: str | None = Field(None, description="folder for the files source")
     universe: str = Field(str(DEFAULT_UNIVERSE), description="universe CSV (ticker, name, sector, cohort, role)")
@@ -64,6 +69,16 @@ class Settings(BaseSettings):
         from warehouse.target import parse
 
         return str(parse(value))
+
+    @property
+    def artifacts_folder(self) -> Path:
+        """Where runs write Data Docs and briefs. Never the working directory: a run started
+        from a checkout must not write into it."""
+        from warehouse.target import parse
+
+        if self.artifacts_dir is not None:
+            return self.artifacts_dir.expanduser().resolve()
+        return parse(self.warehouse).local_folder or PROJECT_ROOT / "warehouse"
 
     def live_config(self) -> LiveConfig:
         return LiveConfig.from_mapping(

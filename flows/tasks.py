@@ -248,7 +248,7 @@ def headline(warehouse: str, *, run_date: dt.date) -> list[dict]:
 
 
 @task(name="morning-brief", **TASK_OPTS)
-def morning_brief(warehouse: str, *, run_date: dt.date) -> str | None:
+def morning_brief(warehouse: str, *, run_date: dt.date, folder: str) -> str | None:
     """Write the night's HTML brief beside the warehouse and publish its text as an artifact.
     A brief that cannot be written is logged and reported, never fails a night whose data loaded."""
     from prefect.artifacts import create_markdown_artifact
@@ -258,7 +258,7 @@ def morning_brief(warehouse: str, *, run_date: dt.date) -> str | None:
     logger = get_run_logger()
     try:
         with writer(warehouse) as con:
-            path, text = write_report(con, run_date, report_folder(warehouse))
+            path, text = write_report(con, run_date, report_folder(folder))
     except Exception as exc:  # noqa: BLE001 - reported in the run's message
         logger.error("the morning brief for %s could not be written: %s: %s", run_date, type(exc).__name__, exc)
         return None

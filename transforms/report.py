@@ -236,12 +236,10 @@ def render(data: dict) -> str:
     )
 
 
-def report_folder(warehouse: str) -> Path:
-    """Where the nightly flow writes the pages: `reports/` beside the warehouse's local file
-    (the DuckDB file or the SQLite catalog; else the working directory)."""
-    from warehouse.target import parse
-
-    return parse(warehouse).local_folder / "reports"
+def report_folder(artifacts: str | Path) -> Path:
+    """Where the nightly flow writes the pages: `reports/` in the artifacts folder
+    (Settings.artifacts_folder: beside a local warehouse by default)."""
+    return Path(artifacts) / "reports"
 
 
 def write_report(con: duckdb.DuckDBPyConnection, day: dt.date | None, folder: Path) -> tuple[Path, str]:

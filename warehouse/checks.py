@@ -679,12 +679,10 @@ def record_results(con: duckdb.DuckDBPyConnection, results: Sequence[CheckResult
     return len(frame)
 
 
-def data_docs_dir(warehouse: str | Path, run_id: str) -> Path:
-    """Where a run's Data Docs site goes: beside the warehouse's local file (the DuckDB file or
-    the SQLite catalog; else the working directory), one folder per run."""
-    from warehouse.target import parse
-
-    return parse(warehouse).local_folder / "data_docs" / run_id
+def data_docs_dir(artifacts: str | Path, run_id: str) -> Path:
+    """Where a run's Data Docs site goes: `data_docs/<run id>/` in the artifacts folder
+    (Settings.artifacts_folder: beside a local warehouse by default)."""
+    return Path(artifacts) / "data_docs" / run_id
 
 
 @functools.lru_cache(maxsize=4)

@@ -377,10 +377,17 @@ def reader(target: str | Path, *, wait_s: float = 10.0, at: int | str | None = N
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, text: str) -> int:
-    """The published snapshot `text` names: a run id (the snapshot that run published) or a
-    time (ISO 8601; without an offset, UTC): the state a reader saw then, the last snapshot
+    """The snapshot `text` names: a snapshot number, a run id (the snapshot that run published)
+    or a time (ISO 8601; without an offset, UTC): the state a reader saw then, the last snapshot
     published on or before it."""
     text = str(text).strip()
+    if text.isdigit():  # a snapshot number (`bellwether status` and audit.runs.snapshot_id show them)
+        found = con.execute(f"select snapshot_id from {lake.CATALOG}.snapshots() where snapshot_id = ?", [int(text)]).fetchone()
+        if found is None:
+            published = [p["snapshot_id"] for p in lake.published_snapshots(con)]
+            raise AsOfError(f"--as-of {text}: no snapshot {text} in this warehouse (published ones: "
+                            f"{', '.join(map(str, published[-10:])) or 'none'}; maintenance may have expired older ones)")
+        return int(text)
     row = con.execute("select snapshot_id, status from audit.runs where run_id = ?", [text]).fetchone()
     if row is not None:
         if row[0] is None:

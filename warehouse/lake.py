@@ -186,8 +186,10 @@ def open_lake(
         )
     con = new_connection()
     try:
-        load_extensions(con, extensions_for(target, data_path))
-        s3_secret(con)
+        names = extensions_for(target, data_path)
+        load_extensions(con, names)
+        if "httpfs" in names:  # the secret type comes with httpfs; a local lake needs neither
+            s3_secret(con)
         con.execute(attach_sql(target, read_only=read_only, snapshot=snapshot, data_path=data_path))
         con.execute(f"use {CATALOG}")
     except duckdb.Error as exc:

@@ -1,4 +1,5 @@
-"""Moving a single-file warehouse into a DuckLake (`bellwether migrate --from FILE`).
+"""Moving a warehouse into a new DuckLake (`bellwether migrate --from FILE|FOLDER|LAKE`): a
+single-file warehouse of an earlier Bellwether, or a lake on one machine into the team's.
 
 What moves: every raw table (the delivered data, option chains and valuation snapshots that
 cannot be fetched again among it) and every audit table (runs, loads, quarantine, checks,
@@ -84,8 +85,20 @@ def export_with(version: str, path: Path, out: Path) -> None:
         )
 
 
-def _sources(path: Path, workdir: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
+def _sources(path: Path | str, workdir: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
     """A connection and, per `schema.table`, the relation to read it from."""
+    if isinstance(path, str):  # another DuckLake: read at its published snapshot
+        from warehouse.connect import WarehouseMissing, open_reader
+
+        try:
+            con = open_reader(path)
+        except WarehouseMissing as exc:
+            raise MigrationError(f"cannot migrate from {path}: {exc}") from None
+        rows = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
+            f"and schema_name in {MIGRATED_SCHEMAS}"
+        ).fetchall()
+        return con, {f"{s}.{t}": f"{s}.{t}" for s, t in rows}
     con = duckdb.connect()
     if path.is_dir():
         files = sorted(path.glob("*.parquet"))
@@ -112,14 +125,17 @@ def _sources(path: Path, workdir: Path) -> tuple[duckdb.DuckDBPyConnection, dict
     return con, found
 
 
-def copy_tables(target: duckdb.DuckDBPyConnection, path: Path) -> list[Copied]:
-    """Copy every raw and audit table of the old warehouse (a DuckDB file of any version, or a
-    folder of `<schema>.<table>.parquet` files) into `target` (an empty warehouse with the
-    schema applied), in one transaction: all of it or nothing. Columns the old file lacks stay
-    NULL (an older schema); a column the new schema does not know is an error."""
-    path = Path(path)
-    if not path.exists():
-        raise MigrationError(f"no old warehouse at {path}")
+def copy_tables(target: duckdb.DuckDBPyConnection, path: Path | str) -> list[Copied]:
+    """Copy every raw and audit table of the old warehouse (a DuckDB file of any version, a
+    folder of `<schema>.<table>.parquet` files, or another DuckLake named by its target, read at
+    its published snapshot: a lake on one machine moving to the team's PostgreSQL catalog) into
+    `target` (an empty warehouse with the schema applied), in one transaction: all of it or
+    nothing. Columns the old file lacks stay NULL (an older schema); a column the new schema
+    does not know is an error."""
+    if not str(path).lower().startswith("ducklake:"):
+        path = Path(path)
+        if not path.exists():
+            raise MigrationError(f"no old warehouse at {path}")
     holding = [
         t for s, t in schema.ddl_tables() if s == "raw"
         and target.execute(f"select count(*) from raw.{t}").fetchone()[0] > 0

@@ -67,10 +67,10 @@ class Target:
         return None
 
     @property
-    def local_folder(self) -> Path:
-        """Where runs write their Data Docs and HTML briefs: beside a local file, else the
-        working directory."""
-        return self.path.parent if self.path is not None else Path.cwd()
+    def local_folder(self) -> Path | None:
+        """The folder of the local file behind the target (None for PostgreSQL and remote
+        targets, which have no folder on this machine)."""
+        return self.path.parent if self.path is not None else None
 
     def describe(self) -> str:
         """The target for messages and logs, with any password in a connection string masked."""

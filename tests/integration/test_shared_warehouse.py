@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import sys
 import threading
 import time
 
@@ -159,6 +160,7 @@ def test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement(cli_env
     snapshot = scalar(env["BELLWETHER_WAREHOUSE"], "select snapshot_id from audit.runs where run_id = ?", [first_run])
     assert f"as of snapshot {snapshot}" in said and f"by run {first_run}" in said
     assert query("--as-of", between.isoformat())[0] == old  # a time: what readers saw then
+    assert query("--as-of", str(snapshot))[0] == old  # a snapshot number
     assert query("--as-of", second_run)[0] == now
 
     # The brief as it read on the morning after the first run, and as it reads now.
@@ -171,6 +173,8 @@ def test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement(cli_env
     # A run id or a time the warehouse cannot go back to is refused plainly (exit 2).
     r = cli(["query", "--as-of", "2001-01-01", "select 1"], env)
     assert r.returncode == 2 and "nothing was published on or before 2001-01-01" in " ".join(r.stderr.split())
+    r = cli(["query", "--as-of", "999999", "select 1"], env)
+    assert r.returncode == 2 and "no snapshot 999999 in this warehouse" in " ".join(r.stderr.split())
 
 
 # -- plain DuckDB clients ----------------------------------------------------------------------------
@@ -198,3 +202,75 @@ def test_a_plain_duckdb_client_opens_the_published_snapshot_with_bellwether_atta
         client.execute("insert into marts.demo values (3)")
     latest = cli(["attach", "--latest"], cli_env).stdout
     assert "not published: the newest commit" in latest and "SNAPSHOT_VERSION" not in latest
+
+
+# A notebook left open: attached with what `bellwether attach` prints (read-only) or with a plain
+# ATTACH of the lake (read-write, as a user may type it), a transaction begun and a query answered,
+# then left as it is while the next night runs.
+NOTEBOOK = """
+import sys, duckdb
+sql, plain, target = open(sys.argv[1]).read(), sys.argv[2] == "plain", sys.argv[3]
+con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+if plain:
+    for line in sql.splitlines():
+        if line.startswith("LOAD"):
+            con.execute(line)
+    con.execute(f"ATTACH 'ducklake:sqlite:{target}' AS lake (DATA_PATH '{target[:-len('.sqlite')]}.files/')")
+    con.execute("USE lake")
+else:
+    for statement in sql.split(";\\n"):
+        if statement.strip():
+            con.execute(statement)
+con.execute("begin transaction")
+q = "select count(*), max(trade_date) from marts.technicals_daily"
+print("open", *con.execute(q).fetchone(), flush=True)
+sys.stdin.readline()  # the night runs meanwhile
+print("same", *con.execute(q).fetchone(), flush=True)
+con.execute("commit")
+print("after", *con.execute(q).fetchone(), flush=True)
+"""
+
+
+def test_a_notebook_left_open_mid_transaction_never_stops_a_night(cli_env, tmp_path):
+    """Two notebooks hold a transaction open on the lake (one through `bellwether attach`, one
+    with a plain read-write ATTACH) while two nights run and publish: both nights succeed, each
+    notebook keeps reading the state its transaction began on, and a read-write notebook sees the
+    new night once it commits (the read-only one stays at its published snapshot until it
+    attaches again)."""
+    from flows.nightly import nightly
+
+    universe = tmp_path / "universe.csv"
+    universe.write_text(UNIVERSE)
+    target = cli_env["BELLWETHER_WAREHOUSE"]
+    env = dict(cli_env, BELLWETHER_UNIVERSE=str(universe))
+
+    def night(day: dt.date) -> dict:
+        return nightly(run_date=day, source="sample", universe=str(universe), warehouse=target, history_sessions=60)
+
+    assert night(dt.date(2025, 1, 24))["status"] == "succeeded"
+    attach_sql = tmp_path / "attach.sql"
+    attach_sql.write_text(cli(["attach"], env).stdout)
+    lake_path = target.removeprefix("ducklake:sqlite:")
+    notebooks = [
+        subprocess.Popen([sys.executable, "-c", NOTEBOOK, str(attach_sql), kind, lake_path], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for kind in ("attach", "plain")
+    ]
+    try:
+        opened = [nb.stdout.readline().split() for nb in notebooks]
+        assert all(o[0] == "open" for o in opened), [nb.stderr.read() for nb in notebooks]
+        first = opened[0][1:]
+        assert opened[1][1:] == first and first[1] == "2025-01-24"
+        for day in (dt.date(2025, 1, 27), dt.date(2025, 1, 28)):
+            summary = night(day)
+            assert summary["status"] == "succeeded", summary
+        outputs = [nb.communicate(input="\n", timeout=60) for nb in notebooks]
+    finally:
+        for nb in notebooks:
+            nb.kill()
+    now = [str(x) for x in fetch(target, "select count(*), max(trade_date) from marts.technicals_daily")[0]]
+    assert now[1] == "2025-01-28" and int(now[0]) > int(first[0])
+    (attached, plain) = [dict((line.split()[0], line.split()[1:]) for line in out.splitlines()) for out, _ in outputs]
+    assert attached["same"] == first and plain["same"] == first  # snapshot isolation inside the transaction
+    assert attached["after"] == first  # pinned to the published snapshot it attached at
+    assert plain["after"] == now  # a plain ATTACH reads the newest commit once its transaction ends

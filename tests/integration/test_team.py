@@ -13,11 +13,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests import services
-from tests.conftest import ROOT, bellwether_cmd
+from tests.conftest import ROOT, bellwether_cmd, lake_target
 from tests.integration.conftest import fetch, scalar
 
 SELLOFF = dt.date(2025, 1, 27)
@@ -39,7 +40,8 @@ def team(tmp_path_factory):
             pytest.fail("PostgreSQL's server is not installed: .ci/run installs Debian's postgresql package")
         pytest.skip("PostgreSQL's server is not installed (Debian: apt-get install postgresql)")
     with services.postgres() as pg, services.s3() as bucket:
-        env = pg.env() | bucket.env()
+        # A machine of the team keeps its Data Docs and briefs in a folder of its own.
+        env = pg.env() | bucket.env() | {"BELLWETHER_ARTIFACTS_DIR": str(tmp_path_factory.mktemp("artifacts"))}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the flows run in this process
         try:
@@ -96,6 +98,11 @@ def test_the_nightly_flow_writes_the_team_warehouse_and_its_files_land_on_s3(tea
     with psycopg.connect(pg.conninfo, password=services.PG_PASSWORD) as db:
         published = db.execute("select count(*) from ducklake_snapshot_changes where commit_message = 'publish'").fetchone()[0]
     assert published == 2  # init and the night
+    # The night's pages went to this machine's artifacts folder (never the working directory).
+    pages = Path(os.environ["BELLWETHER_ARTIFACTS_DIR"])
+    assert summary["report"] == str(pages / "reports" / "brief-2025-01-27.html")
+    assert (pages / "data_docs" / summary["run_id"] / "index.html").exists()
+    assert not (ROOT / "data_docs").exists() and not (ROOT / "reports").exists()
 
 
 def test_readers_on_another_machine_query_status_and_report(team_night):
@@ -133,3 +140,31 @@ def test_one_writer_across_machines_and_readers_are_never_refused(team_night, te
     r = cli(["maintain", "--wait", "5"], machine)
     assert r.returncode == 0, r.stdout + r.stderr
     assert fetch(target, "select count(*) from audit.runs where status = 'running'") == [(0,)]
+
+
+def test_a_lake_kept_on_one_machine_moves_into_the_team_catalog(team, tmp_path, cli_env):
+    """Someone who started alone (the default SQLite lake) moves to the team set-up: `init` a new
+    PostgreSQL catalog with its files on S3, then `migrate --from ducklake:sqlite:...`. Every raw
+    and audit row arrives (the snapshots' history too), the marts are rebuilt and published, and
+    the team's readers get the same answers as the old lake gave."""
+    from flows.nightly import nightly
+
+    pg, bucket, _, env = team
+    solo = lake_target(tmp_path / "solo")
+    assert nightly(run_date=SELLOFF, source="sample", warehouse=solo, history_sessions=40)["status"] == "succeeded"
+    conninfo = pg.create_database("moved")
+    machine = dict(os.environ) | env | {"BELLWETHER_WAREHOUSE": f"ducklake:postgres:{conninfo}", "PYTHONPATH": str(ROOT),
+                                        "PREFECT_HOME": cli_env["PREFECT_HOME"]}
+    r = cli(["init", "--data-path", f"s3://{bucket.bucket}/moved/"], machine)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = cli(["migrate", "--from", solo], machine)
+    assert r.returncode == 0, r.stdout + r.stderr
+    team_target = machine["BELLWETHER_WAREHOUSE"]
+    for table in ("raw.prices_daily", "raw.option_quotes", "raw.valuation_snapshots", "audit.load_batches"):
+        assert scalar(team_target, f"select count(*) from {table}") == scalar(solo, f"select count(*) from {table}") > 0, table
+    sql = ("select ticker, trade_date, close, sma_50, pct_to_sma_50 from marts.technicals_daily "
+           "where trade_date = '2025-01-27' order by ticker")
+    assert fetch(team_target, sql) == fetch(solo, sql)
+    assert any(k.startswith("moved/raw/option_quotes/") for k in bucket.keys("moved/"))
+    again = cli(["migrate", "--from", solo], machine)
+    assert again.returncode == 1 and "already holds data" in " ".join(again.stderr.split())

@@ -32,3 +32,15 @@ def test_bad_values_are_refused(monkeypatch):
     monkeypatch.setenv("BELLWETHER_LIVE_PROVIDERS", '{"prices_daily": "bloomberg"}')
     with pytest.raises(ContractError, match="unknown provider 'bloomberg'"):
         get_settings().live_config()
+
+
+def test_runs_write_their_pages_beside_a_local_warehouse_and_never_into_the_working_directory(tmp_path, monkeypatch):
+    from flows.settings import PROJECT_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    assert get_settings(warehouse=f"ducklake:sqlite:{tmp_path}/w/bw.sqlite").artifacts_folder == tmp_path / "w"
+    assert get_settings(warehouse=str(tmp_path / "one.duckdb")).artifacts_folder == tmp_path
+    team = get_settings(warehouse="ducklake:postgres:host=db dbname=bellwether")
+    assert team.artifacts_folder == PROJECT_ROOT / "warehouse"  # git-ignored there, not the cwd
+    moved = get_settings(warehouse="ducklake:postgres:host=db dbname=bellwether", artifacts_dir=str(tmp_path / "pages"))
+    assert moved.artifacts_folder == tmp_path / "pages"
