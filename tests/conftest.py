@@ -106,6 +106,31 @@ def prefect_harness():
 REAL_FILE_FIXTURES = {"real_data", "real_folder", "real_warehouse"}
 
 
+def _untracked_in_checkout() -> set[str]:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=all"],
+                          capture_output=True, text=True, check=False)
+    return {line[3:] for line in done.stdout.splitlines() if line.startswith("??")} if done.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    session.config._bellwether_untracked = _untracked_in_checkout()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when tests left files in the checkout outside git-ignored folders: a run's
+    Data Docs or brief written into the working directory once ended up committed (a 2.5 MB GIF
+    among them). Workers skip this; the controller checks once, after all of them."""
+    if hasattr(session.config, "workerinput") or not hasattr(session.config, "_bellwether_untracked"):
+        return
+    left = sorted(_untracked_in_checkout() - session.config._bellwether_untracked)
+    if left:
+        session.config.get_terminal_writer().line(
+            f"tests left {len(left)} untracked file(s) in the checkout, e.g. {left[:3]}: write under tmp_path", red=True)
+        session.exitstatus = 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), keep each module on
