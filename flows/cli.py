@@ -109,7 +109,7 @@ WaitOpt = Annotated[
 ]
 SourceOpt = Annotated[Optional[SourceName], typer.Option(help="sample (synthetic), files (a folder, with --path) or live (Yahoo + CBOE)")]
 PathOpt = Annotated[Optional[str], typer.Option(help="folder for --source files (subfolders prices/, putcall/, options/, fundamentals/, valuation/)")]
-UniverseOpt = Annotated[Optional[str], typer.Option(help="universe CSV [default config/universe.csv]")]
+UniverseOpt = Annotated[Optional[str], typer.Option(help="the universe: default (24 names), sp500 (the S&P 500 constituents and the index proxies) or a CSV file [default: default]")]
 
 
 class RunnerName(str, Enum):
@@ -890,6 +890,51 @@ def migrate(
     for c in copied or []:
         t.add_row(c.table, f"{c.rows:,}")
     console.print(t)
+
+
+universe_app = typer.Typer(help="Build the universe files in config/ from public constituent lists.", no_args_is_help=True)
+app.add_typer(universe_app, name="universe")
+SP500_SOURCE = ("datasets/s-and-p-500-companies, data/constituents.csv (compiled from Wikipedia's "
+                "\"List of S&P 500 companies\"); Open Data Commons PDDL 1.0")
+
+
+@universe_app.command("sp500")
+def universe_sp500(
+    from_: Annotated[str, typer.Option("--from", help="a constituents CSV in the layout of datasets/s-and-p-500-companies (Symbol, Security, GICS Sector, GICS Sub-Industry, ..., CIK)")],
+    out: Annotated[Optional[str], typer.Option(help="where the universe file goes [default: config/sp500.csv]")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="the list's date [default: the date in its file name]")] = None,
+    source: Annotated[str, typer.Option(help="where the list comes from, written into the file's header")] = SP500_SOURCE,
+) -> None:
+    """Write the S&P 500 universe (`--universe sp500`): the index proxies and macro funds, then
+    every constituent with its GICS sector and sub-industry, the AI cohort (sources/sp500.py) and
+    a company's second share class marked `share_class`."""
+    from pathlib import Path
+
+    from sources import sp500
+    from sources.base import NAMED_UNIVERSES, load_universe
+    from sources.contract import ContractError
+
+    day = _parse_date(as_of, "--as-of") or sp500.as_of_from_name(from_)
+    if day is None:
+        _fail(f"{from_}: its file name carries no date (YYYY-MM-DD): give the list's date with --as-of", EXIT_USAGE)
+    try:
+        universe = sp500.build(sp500.read_constituents(from_))
+        path = sp500.write(universe, Path(out) if out else NAMED_UNIVERSES["sp500"], source=source, as_of=day)
+        load_universe(path)  # what runs will read: refuse to leave a file they would refuse
+    except ContractError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    roles = universe["role"].value_counts()
+    console.print(
+        f"Wrote {path}: {roles.get('stock', 0)} stocks ({(universe['cohort'].eq('ai') & universe['role'].eq('stock')).sum()} in the AI "
+        f"cohort), {roles.get('share_class', 0)} second share classes "
+        f"({', '.join(universe.loc[universe['role'] == 'share_class', 'ticker'])}), "
+        f"{len(universe) - roles.get('stock', 0) - roles.get('share_class', 0)} index proxies and funds; as of {day}.",
+        highlight=False,
+    )
+    absent = sp500.ai_names_absent(universe)
+    if absent:
+        err.print(f"warning: the AI cohort (sources/sp500.py AI_COHORT) names {', '.join(absent)}, which this list does not hold",
+                  highlight=False)
 
 
 def main() -> None:

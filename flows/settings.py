@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     )
     source: Literal["sample", "files", "live"] = Field("sample", description="where the nightly run reads")
     path: str | None = Field(None, description="folder for the files source")
-    universe: str = Field(str(DEFAULT_UNIVERSE), description="universe CSV (ticker, name, sector, cohort, role)")
+    universe: str = Field(
+        str(DEFAULT_UNIVERSE),
+        description="the universe: `default` (config/universe.csv, 24 names), `sp500` (config/sp500.csv) or a CSV path",
+    )
     lookback_days: int = Field(5, ge=0, description="sessions before the run date fetched again each night")
     history_sessions: int = Field(
         756, ge=0, description="sessions of history a first run fetches into an empty warehouse"
@@ -60,6 +63,15 @@ class Settings(BaseSettings):
     yahoo_max_workers: int = Field(4, ge=1, le=32, description="tickers fetched from Yahoo at once")
     yahoo_batch_size: int = Field(50, ge=1, description="tickers per batch before a pause")
     yahoo_pause_s: float = Field(1.0, ge=0, description="pause between Yahoo batches (rate limits)")
+
+    @field_validator("universe")
+    @classmethod
+    def _universe_file(cls, value: str) -> str:
+        # A name (`sp500`) becomes its file: runs record the file they loaded, and the runs
+        # `serve` starts read the same file whatever their working directory.
+        from sources.base import universe_path
+
+        return str(universe_path(value))
 
     @field_validator("warehouse")
     @classmethod

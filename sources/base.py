@@ -28,6 +28,11 @@ from sources.contract import Batch, ContractError
 COHORTS = ("ai", "non_ai")
 ROLES = (
     "stock",
+    # A second listed share class of a company already in the universe (GOOG beside GOOGL): priced
+    # and charted, but left out of market-value totals, the largest names and valuation cohorts,
+    # since Yahoo's market cap for either class is the whole company's (counting both would count
+    # the company twice).
+    "share_class",
     "index_proxy",
     "sector_proxy",
     "volatility",
@@ -36,7 +41,20 @@ ROLES = (
     "investment_grade",
 )
 UNIVERSE_COLUMNS = ("ticker", "name", "sector", "cohort", "role")
-DEFAULT_UNIVERSE = Path(__file__).resolve().parent.parent / "config" / "universe.csv"
+OPTIONAL_UNIVERSE_COLUMNS = ("sub_industry",)  # GICS sub-industry; empty when the file has none
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_UNIVERSE = CONFIG / "universe.csv"
+# Universes shipped in config/, by the name `--universe` takes (any other value is a file path).
+NAMED_UNIVERSES = {"default": DEFAULT_UNIVERSE, "sp500": CONFIG / "sp500.csv"}
+
+
+def universe_path(name_or_path: str | Path) -> Path:
+    """The universe file `--universe` names: `default` (24 names, quick), `sp500` (the S&P 500
+    constituents and the index proxies), or a path."""
+    text = str(name_or_path).strip()
+    if text.lower() in NAMED_UNIVERSES:
+        return NAMED_UNIVERSES[text.lower()]
+    return Path(text).expanduser().resolve()
 
 
 @runtime_checkable
@@ -94,8 +112,9 @@ def ticker_from_stem(raw: str) -> str:
 
 
 def load_universe(path: Path | str | None = None) -> pd.DataFrame:
-    """Read and validate the universe file users edit (ticker, name, sector, cohort, role)."""
-    path = Path(path) if path else DEFAULT_UNIVERSE
+    """Read and validate the universe file users edit (ticker, name, sector, cohort, role, and
+    optionally sub_industry); `path` may be a named universe (`sp500`)."""
+    path = universe_path(path) if path else DEFAULT_UNIVERSE
     if not path.exists():
         raise ContractError(f"universe file {path} does not exist")
     try:
@@ -106,12 +125,22 @@ def load_universe(path: Path | str | None = None) -> pd.DataFrame:
     missing = [c for c in UNIVERSE_COLUMNS if c not in frame.columns]
     if missing:
         raise ContractError(f"universe file {path}: missing column(s) {', '.join(missing)}")
-    frame = frame[list(UNIVERSE_COLUMNS)].copy()
-    for c in UNIVERSE_COLUMNS:
+    for c in OPTIONAL_UNIVERSE_COLUMNS:
+        if c not in frame.columns:
+            frame[c] = ""
+    columns = UNIVERSE_COLUMNS + OPTIONAL_UNIVERSE_COLUMNS
+    frame = frame[list(columns)].copy()
+    for c in columns:
         frame[c] = frame[c].astype(str).str.strip()
+    leading = 0  # '#' lines before the header (a shipped universe's provenance) shift line numbers
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for text in f:
+            if not text.startswith("#"):
+                break
+            leading += 1
     problems = []
     for i, row in frame.iterrows():
-        line = i + 2
+        line = i + 2 + leading
         if not row.ticker:
             problems.append(f"line {line}: ticker is empty")
             continue
@@ -127,5 +156,6 @@ def load_universe(path: Path | str | None = None) -> pd.DataFrame:
         problems.append(f"ticker(s) listed twice: {', '.join(sorted(set(dup)))}")
     if problems:
         raise ContractError(f"universe file {path}: " + "; ".join(problems))
-    frame["cohort"] = frame["cohort"].replace("", None)
+    for c in ("cohort", *OPTIONAL_UNIVERSE_COLUMNS):
+        frame[c] = frame[c].replace("", None)
     return frame.reset_index(drop=True)

@@ -128,7 +128,7 @@ PRICE_ANCHOR_DATE = dt.date(2025, 1, 24)      # levels are calibrated to this se
 REVENUE_ANCHOR_DATE = dt.date(2024, 12, 31)   # quarterly revenue calibrated at the last quarter ending by then
 AI_BOOM = (dt.date(2023, 1, 1), dt.date(2024, 12, 31))
 REVENUE_BOOM = (dt.date(2023, 2, 1), dt.date(2024, 11, 30))
-OPTION_ROLES = ("stock", "index_proxy", "sector_proxy")
+OPTION_ROLES = ("stock", "share_class", "index_proxy", "sector_proxy")
 RISK_FREE_RATE = 0.04
 PUTCALL_SCOPE_ORDER = ("total", "equity", "index", "vix", "spx", "etp")
 

@@ -78,6 +78,85 @@ def _usd_bn(v) -> str:
     return "n/a" if v is None else f"{v / 1e9:+,.1f} bn USD"
 
 
+def _stocks(n: int | None) -> str:
+    return f"{n or 0:,} stock" + ("" if n == 1 else "s")
+
+
+def market_value_sentence(brief: dict) -> str:
+    """The day's market value change, saying which stocks it covers: all of them, "487 of 503
+    stocks (96% of their market cap)", or how many have no market cap at all (then their share
+    cannot be known). Never "the universe" when one name had a market cap."""
+    n, m = brief.get("market_cap_n_stocks") or 0, brief.get("market_cap_n_members") or 0
+    without, coverage = brief.get("market_cap_n_without") or 0, brief.get("market_cap_coverage_pct")
+    if n == 0:
+        return "Market value change: no stock was priced this session."
+    if m == 0:
+        return (f"Market value change: unknown, none of the {_stocks(n)} has a market cap and a previous close "
+                f"({without:,} have no market cap at all).")
+    change = f"{_usd_bn(brief.get('market_cap_change_usd'))} ({fmt_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)})"
+    if m == n:
+        return f"Market value change of all {_stocks(n)}: {change}."
+    if without:
+        return (f"Market value change of {m:,} of {_stocks(n)}: {change} (share of market cap unknown: "
+                f"{without:,} {'has' if without == 1 else 'have'} no market cap).")
+    return f"Market value change of {m:,} of {_stocks(n)} ({fmt_num(coverage, 0)}% of their market cap): {change}."
+
+
+def _cohort_change(brief: dict, cohort: str) -> str:
+    m, n = brief.get(f"{cohort}_market_cap_n_members") or 0, brief.get(f"{cohort}_market_cap_n_stocks") or 0
+    return f"{_usd_bn(brief.get(f'{cohort}_market_cap_change_usd'))} ({m:,} of {_stocks(n)})"
+
+
+def sigma_sentence(brief: dict) -> str:
+    k, n, total = brief.get("n_k_sigma_moves") or 0, brief.get("n_with_sigma") or 0, brief.get("market_cap_n_stocks") or 0
+    threshold = fmt_num(brief.get("k_sigma_threshold"), 0)
+    if n == 0:
+        return f"No stock has the 63 sessions of returns a {threshold}-sigma yardstick needs."
+    short = total - n
+    tail = f" ({short:,} with under 63 sessions of returns not counted)" if short > 0 else ""
+    return f"{k:,} of {_stocks(n)} moved {threshold} sigma or more{tail}."
+
+
+def largest_names_sentence(brief: dict) -> str:
+    members = brief.get("top_n_members") or []
+    target, n_stocks = brief.get("top_n_target") or 0, brief.get("top_n_n_stocks") or 0
+    stats = (f"mean {fmt_num(brief.get('top_n_mean_pct_to_sma_50'), suffix='%', signed=True)}, "
+             f"median {fmt_num(brief.get('top_n_median_pct_to_sma_50'), suffix='%', signed=True)} to the 50-DMA "
+             f"(the average's distance from the close); {brief.get('top_n_n_below_sma_50') or 0} of them trade below it.")
+    if not members:
+        if not n_stocks:
+            return "No stock has a 50-day average for this date, so no ranking of the largest names."
+        return (f"No market caps for this date among the {_stocks(n_stocks)} with a 50-day average, "
+                "so no ranking of the largest names.")
+    if len(members) < target:
+        with_cap = brief.get("top_n_n_with_market_cap") or len(members)
+        return (f"Not the {target} largest names: only {with_cap:,} of the {_stocks(n_stocks)} with a 50-day average "
+                f"{'has' if with_cap == 1 else 'have'} a market cap ({', '.join(members)}): {stats}")
+    return f"The {len(members)} largest ({', '.join(members)}): {stats}"
+
+
+def valuation_sentence(brief: dict) -> str:
+    n = brief.get("valuation_n_stocks") or 0
+    if n == 0:
+        return "No valuation: no stock has a market cap and the multiples' inputs for this date."
+
+    def aggregate(kind: str) -> str:
+        value, count = brief.get(f"aggregate_{kind}_pe"), brief.get(f"aggregate_{kind}_pe_n") or 0
+        if value is None:
+            return f"{kind} P/E n/a (none of the {_stocks(n)} has one)"
+        rank = brief.get(f"aggregate_{kind}_pe_pct_rank")
+        history = (f"percentile {fmt_num(rank, 0)} of its own history" if rank is not None
+                   else "too short a history for a percentile")
+        return f"{kind} P/E {fmt_num(value, 1)} over {count:,} of {_stocks(n)} ({history})"
+
+    def median(cohort: str, label: str) -> str:
+        count = brief.get(f"{cohort}_price_to_sales_n") or 0
+        return f"{label} {fmt_num(brief.get(f'{cohort}_median_price_to_sales'), 1)} ({_stocks(count)})"
+
+    return (f"Aggregate {aggregate('forward')}; {aggregate('trailing')}. Median price-to-sales: "
+            f"{median('ai', 'AI')}, {median('non_ai', 'non-AI')}, ratio {fmt_num(brief.get('ai_to_non_ai_price_to_sales'), 2, 'x')}.")
+
+
 def brief_markdown(brief: dict) -> str:
     day = brief["trade_date"]
     synthetic = brief.get("sources") == ["sample"]
@@ -99,9 +178,8 @@ def brief_markdown(brief: dict) -> str:
         "No index proxy prices for this date.",
     )
     lines += [
-        f"Universe market value: {_usd_bn(brief.get('market_cap_change_usd'))} "
-        f"({fmt_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)}); AI {_usd_bn(brief.get('ai_market_cap_change_usd'))}, "
-        f"non-AI {_usd_bn(brief.get('non_ai_market_cap_change_usd'))}; {brief.get('n_k_sigma_moves') or 0} stock(s) moved k sigma or more.",
+        f"{market_value_sentence(brief)} AI {_cohort_change(brief, 'ai')}, non-AI {_cohort_change(brief, 'non_ai')}. "
+        f"{sigma_sentence(brief)}",
         "",
     ]
     for title, key in (("Biggest dollar losers", "biggest_losers"), ("Biggest dollar gainers", "biggest_gainers")):
@@ -130,23 +208,11 @@ def brief_markdown(brief: dict) -> str:
             "",
         ]
     lines += ["## The largest names against their 50-day average", ""]
-    members = brief.get("top_n_members") or []
-    if members:
-        lines += [
-            f"{len(members)} largest ({', '.join(members)}): mean {fmt_num(brief.get('top_n_mean_pct_to_sma_50'), suffix='%', signed=True)}, "
-            f"median {fmt_num(brief.get('top_n_median_pct_to_sma_50'), suffix='%', signed=True)} to the 50-DMA "
-            f"(the average's distance from the close); {brief.get('top_n_n_below_sma_50')} trade below it.",
-            "",
-        ]
-    else:
-        lines += ["No market caps for this date, so no ranking of the largest names.", ""]
+    lines += [largest_names_sentence(brief), ""]
     lines += [
         "## Valuation",
         "",
-        f"Aggregate forward P/E {fmt_num(brief.get('aggregate_forward_pe'), 1)} (percentile {fmt_num(brief.get('aggregate_forward_pe_pct_rank'), 0)} "
-        f"of its own history), trailing {fmt_num(brief.get('aggregate_trailing_pe'), 1)} (percentile "
-        f"{fmt_num(brief.get('aggregate_trailing_pe_pct_rank'), 0)}). Median price-to-sales: AI {fmt_num(brief.get('ai_median_price_to_sales'), 1)}, "
-        f"non-AI {fmt_num(brief.get('non_ai_median_price_to_sales'), 1)}, ratio {fmt_num(brief.get('ai_to_non_ai_price_to_sales'), 2, 'x')}.",
+        valuation_sentence(brief),
         "",
         "## Options sentiment (chains snapshotted that night)",
         "",

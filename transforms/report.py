@@ -151,22 +151,27 @@ def chart_putcall(putcall: pd.DataFrame) -> str | None:
     return _finish(fig, ax, f"CBOE {scope} put/call ratio, last two years", "trade date", "puts / calls (volume)")
 
 
-def chart_valuation(valuation: pd.DataFrame) -> str | None:
-    if valuation.empty or valuation[["median_forward_pe", "median_price_to_sales"]].isna().all().all():
+def _chart_cohorts(valuation: pd.DataFrame, column: str, title: str, unit: str) -> str | None:
+    """One multiple, AI against non-AI over time; None when no day has it (a chart of nothing
+    would show empty axes with made-up ticks)."""
+    if valuation.empty or column not in valuation or valuation[column].isna().all():
         return None
-    fig, (left, right) = _figure(ncols=2)
+    fig, ax = _figure()
     for cohort, color in (("ai", "#d62728"), ("non_ai", "#1f77b4")):
-        part = valuation[valuation["cohort"] == cohort]
-        left.plot(part["trade_date"], part["median_forward_pe"], color=color, label=cohort.replace("_", "-").upper())
-        right.plot(part["trade_date"], part["median_price_to_sales"], color=color, label=cohort.replace("_", "-").upper())
-    left.set_title("median forward P/E")
-    right.set_title("median price-to-sales (TTM)")
-    for ax, unit in ((left, "price / forward EPS (x)"), (right, "market cap / TTM revenue (x)")):
-        ax.set_xlabel("trade date")
-        ax.set_ylabel(unit)
-        ax.legend(frameon=False)
-        ax.tick_params(axis="x", labelrotation=30)
-    return _svg(fig)
+        part = valuation[(valuation["cohort"] == cohort) & valuation[column].notna()]
+        if not part.empty:
+            ax.plot(part["trade_date"], part[column], color=color, marker="o" if len(part) < 3 else None,
+                    label=cohort.replace("_", "-").upper())
+    return _finish(fig, ax, title, "trade date", unit)
+
+
+def chart_forward_pe(valuation: pd.DataFrame) -> str | None:
+    return _chart_cohorts(valuation, "median_forward_pe", "Median forward P/E, AI against non-AI", "price / forward EPS (x)")
+
+
+def chart_price_to_sales(valuation: pd.DataFrame) -> str | None:
+    return _chart_cohorts(valuation, "median_price_to_sales", "Median price-to-sales (TTM), AI against non-AI",
+                          "market cap / TTM revenue (x)")
 
 
 def chart_top_n(top_n: pd.DataFrame) -> str | None:
@@ -201,13 +206,96 @@ def chart_fundamentals(fundamentals: pd.DataFrame) -> str | None:
 
 
 CSS = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; border-bottom: 1px solid #ccc; margin-top: 2rem; }
+body { font-family: system-ui, sans-serif; max-width: 92rem; margin: 1.2rem auto; padding: 0 1.2rem; color: #222; }
+h1 { font-size: 1.45rem; margin-bottom: 0.3rem; } h2 { font-size: 1.1rem; border-bottom: 1px solid #ccc; margin: 1.2rem 0 0.5rem; }
+h3 { font-size: 0.95rem; margin: 0.2rem 0; }
 .asof { color: #555; font-size: 0.85rem; } .missing { color: #a33; font-style: italic; }
-table { border-collapse: collapse; font-size: 0.9rem; } td, th { border: 1px solid #ddd; padding: 0.2rem 0.5rem; }
-td { text-align: right; } td:first-child { text-align: left; } svg { max-width: 100%; height: auto; }
-@media print { body { max-width: none; margin: 0; } h2 { break-after: avoid; } figure { break-inside: avoid; } }
+.cards { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 0.7rem; margin: 0.8rem 0 0.4rem; }
+.card { border: 1px solid #ccd; border-radius: 6px; padding: 0.55rem 0.75rem; background: #f8f9fc; }
+.card .label { font-size: 0.78rem; color: #555; text-transform: uppercase; letter-spacing: 0.03em; }
+.card .value { font-size: 1.45rem; font-weight: 600; margin: 0.15rem 0; font-variant-numeric: tabular-nums; }
+.card .value.down { color: #b22; } .card .value.up { color: #1a7f37; }
+.card .note { font-size: 0.8rem; color: #444; }
+.sections { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); column-gap: 2rem; }
+.sections section { min-width: 0; }
+.charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem 2rem; }
+figure { margin: 0; min-width: 0; }
+table { border-collapse: collapse; font-size: 0.85rem; } td, th { border: 1px solid #ddd; padding: 0.15rem 0.45rem; }
+td { text-align: right; font-variant-numeric: tabular-nums; } td:first-child { text-align: left; }
+svg { max-width: 100%; height: auto; }
+@media (max-width: 70rem) { .cards { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .sections, .charts { grid-template-columns: minmax(0, 1fr); } }
+@media print { body { max-width: none; margin: 0; } h2 { break-after: avoid; } figure, .card { break-inside: avoid; } }
 """
+
+
+def _card(label: str, value: str, note: str, trend: float | None = None) -> str:
+    tone = "" if trend is None or trend == 0 else " down" if trend < 0 else " up"
+    return (f'<div class="card"><div class="label">{html.escape(label)}</div>'
+            f'<div class="value{tone}">{html.escape(value)}</div><div class="note">{html.escape(note)}</div></div>')
+
+
+def summary_cards(brief: dict) -> str:
+    """The five figures an analyst reads first, each with what it covers."""
+    from transforms.brief import market_value_sentence
+
+    moves = brief.get("index_moves") or []
+    index = (" ".join(f"{m['ticker']} {fmt_num(m['return_1d_pct'], 1, '%', signed=True)}" for m in moves[:3]) if moves else "n/a")
+    first = moves[0]["return_1d_pct"] if moves else None
+    cards = [_card("Index moves, 1 day", index,
+                   "close to close" if moves else "no index proxy prices for this date", first)]
+
+    change = brief.get("market_cap_change_usd")
+    coverage = market_value_sentence(brief).split(":", 1)[0].replace("Market value change of ", "").replace("Market value change", "")
+    value = "n/a" if change is None else f"{change / 1e9:+,.1f} bn USD"
+    note = coverage.strip() or "no stock was priced"
+    if brief.get("market_cap_n_without"):
+        note += f"; {brief['market_cap_n_without']:,} without a market cap"
+    cards.append(_card("Market value change", value, note, change))
+
+    ratio = brief.get("putcall_total_ratio")
+    rank = brief.get("putcall_total_pct_rank_504")
+    cards.append(_card(
+        "Put/call, CBOE total", fmt_num(ratio),
+        "no CBOE reading for this date" if ratio is None else
+        f"percentile {fmt_num(rank, 0)} of 2 years" + (f", {brief['putcall_total_regime']}" if brief.get("putcall_total_regime") else ""),
+    ))
+
+    members, target = brief.get("top_n_members") or [], brief.get("top_n_target") or 0
+    mean = brief.get("top_n_mean_pct_to_sma_50")
+    if not members:
+        top_note = "no market caps: no ranking of the largest names"
+    elif len(members) < target:
+        with_cap = brief.get("top_n_n_with_market_cap") or len(members)
+        top_note = f"only {with_cap} of {brief.get('top_n_n_stocks') or 0} stocks {'has' if with_cap == 1 else 'have'} a market cap"
+    else:
+        top_note = f"mean of the {len(members)} largest; {brief.get('top_n_n_below_sma_50') or 0} close below it"
+    cards.append(_card("Largest names vs 50-DMA", fmt_num(mean, 2, "%", signed=True),
+                       top_note + " (the average's distance from the close)" if members else top_note))
+
+    score = brief.get("fear_greed_score")
+    cards.append(_card(
+        "Fear & greed", "n/a" if score is None else f"{score:.0f} / 100",
+        f"{brief.get('fear_greed_components_used') or 0} of 7 components available" if score is None else
+        f"{brief.get('fear_greed_label')}, {brief.get('fear_greed_components_used')} of 7 components",
+    ))
+    return f'<div class="cards" data-summary="cards">{"".join(cards)}</div>'
+
+
+def _sections(markdown_text: str) -> tuple[str, str]:
+    """The page's text as HTML: (the lead paragraphs, the `##` sections laid out two abreast)."""
+    parts = ("\n" + markdown_text).split("\n## ")
+    lead = _MARKDOWN.render(parts[0].strip())
+    sections = "".join(f"<section>{_MARKDOWN.render('## ' + part)}</section>" for part in parts[1:])
+    return lead, f'<div class="sections">{sections}</div>'
+
+
+def _points(frame: pd.DataFrame, columns: list[str], where: pd.Series | None = None) -> int:
+    """How many values a chart draws (a figure records it, so an empty chart cannot hide)."""
+    if frame.empty or not set(columns) <= set(frame.columns):
+        return 0
+    part = frame if where is None else frame[where]
+    return int(part[columns].notna().sum().sum())
 
 
 def render(data: dict) -> str:
@@ -215,24 +303,39 @@ def render(data: dict) -> str:
     synthetic = brief.get("sources") == ["sample"]
     title = f"Bellwether morning brief, {day}" + (" (synthetic sample data)" if synthetic else "")
     text = report_markdown(data).split("\n", 1)[1]  # the page has its own <h1>
+    closes, valuation = data["closes"], data["valuation"]
+    putcall = data["putcall"]
     charts = [
-        *[(f"{t} against its moving averages", chart_closes(data["closes"], t),
-           f"marts.technicals_daily, the 12 months to {day}") for t in FOCUS],
-        ("Put/call ratio", chart_putcall(data["putcall"]), f"marts.putcall_sentiment, the 2 years to {day}"),
-        ("AI against non-AI valuation", chart_valuation(data["valuation"]), f"marts.valuation_cohorts, up to {day}"),
-        ("The largest names against their 50-day average", chart_top_n(data["top_n"]), f"marts.cohort_sma_distance on {day}"),
+        *[(f"{t} against its moving averages", chart_closes(closes, t), f"marts.technicals_daily, the 12 months to {day}",
+           _points(closes, ["close"], closes["ticker"] == t) if "ticker" in closes else 0,
+           f"no prices for {t} up to {day}") for t in FOCUS],
+        ("Put/call ratio", chart_putcall(putcall), f"marts.putcall_sentiment, the 2 years to {day}",
+         _points(putcall, ["ratio"]), f"no CBOE put/call ratios in the 2 years to {day}"),
+        ("Forward P/E, AI against non-AI", chart_forward_pe(valuation), f"marts.valuation_cohorts, up to {day}",
+         _points(valuation, ["median_forward_pe"]),
+         f"no forward P/E up to {day}: forward EPS comes only from the nightly valuation snapshots, and none "
+         "holds one for these dates"),
+        ("Price-to-sales, AI against non-AI", chart_price_to_sales(valuation), f"marts.valuation_cohorts, up to {day}",
+         _points(valuation, ["median_price_to_sales"]), f"no price-to-sales up to {day}: no stock has both a market cap and "
+         "four quarters of revenue"),
+        ("The largest names against their 50-day average", chart_top_n(data["top_n"]), f"marts.cohort_sma_distance on {day}",
+         _points(data["top_n"], ["pct_to_sma_50"]), f"no market caps on {day}, so no largest names"),
         (f"{FUNDAMENTALS_TICKER} fundamentals", chart_fundamentals(data["fundamentals"]),
-         f"marts.fundamentals_quarterly, quarters reported by {day}"),
+         f"marts.fundamentals_quarterly, quarters reported by {day}", _points(data["fundamentals"], ["revenue"]),
+         f"no {FUNDAMENTALS_TICKER} quarters reported by {day}"),
     ]
     figures = []
-    for name, svg, asof in charts:
-        body = svg if svg else f'<p class="missing">No data for this chart as of {day}.</p>'
-        figures.append(f'<figure data-chart="{html.escape(name)}"><h3>{html.escape(name)}</h3>{body}'
+    for name, svg, asof, points, why in charts:
+        body = svg if svg and points else f'<p class="missing">No data for this chart: {html.escape(why)}.</p>'
+        figures.append(f'<figure data-chart="{html.escape(name)}" data-points="{points if svg else 0}">'
+                       f"<h3>{html.escape(name)}</h3>{body}"
                        f'<figcaption class="asof">As of {day}; source: {html.escape(asof)}.</figcaption></figure>')
+    lead, sections = _sections(text)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"{_MARKDOWN.render(text)}<h2>Charts</h2>{''.join(figures)}</body></html>"
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
+        f"<h1>{html.escape(title)}</h1>{lead}{summary_cards(brief)}{sections}"
+        f'<h2>Charts</h2><div class="charts">{"".join(figures)}</div></body></html>'
     )
 
 

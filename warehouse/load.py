@@ -308,8 +308,9 @@ def load_universe(
     """Make raw.universe equal to the universe file: upsert its rows, remove tickers it no longer
     lists. A change to what the marts read of it (tickers, cohorts, roles) is recorded in
     audit.universe_changes: the marts owe a rebuild of every day."""
-    columns = {"ticker": "VARCHAR", "name": "VARCHAR", "sector": "VARCHAR", "cohort": "VARCHAR", "role": "VARCHAR"}
-    frame = universe[list(columns)].copy()
+    columns = {"ticker": "VARCHAR", "name": "VARCHAR", "sector": "VARCHAR", "cohort": "VARCHAR", "role": "VARCHAR",
+               "sub_industry": "VARCHAR"}
+    frame = universe.reindex(columns=list(columns)).copy()  # a frame without sub_industry loads it NULL
     con.begin()
     try:
         before = _memberships(con)

@@ -41,6 +41,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "audit.backfill_chunks: the chunks backfills loaded (resumable backfills)", (SQL_DIR / "audit" / "backfill_chunks.sql").read_text()),
     Migration(4, "audit.universe_changes: universe loads that owe a rebuild of every day", (SQL_DIR / "audit" / "universe_changes.sql").read_text()),
     Migration(5, "audit.runs.snapshot_id: the DuckLake snapshot a run published", "alter table audit.runs add column snapshot_id bigint"),
+    Migration(6, "raw.universe.sub_industry: the GICS sub-industry of the S&P 500 universe",
+              "alter table raw.universe add column sub_industry varchar"),
 )
 
 

@@ -14,8 +14,10 @@
 -- every member with that stg_universe.cohort. members lists tickers largest first (those
 -- without a market cap last, by name). The sma_100 / sma_200 statistics are over the members
 -- that have one. median is the midpoint of the two middle values for an even count. A cohort
--- with no members has n_members 0, an empty list and NULL statistics. Each row reads only its
--- own day, so no look-back is needed.
+-- with no members has n_members 0, an empty list and NULL statistics. n_stocks: the stocks the
+-- cohort is drawn from that day (every eligible stock for 'top_n'), n_stocks_with_market_cap
+-- those of them with a market cap, so a brief can say "not the 10 largest names: only 1 of the
+-- 16 stocks has a market cap". Each row reads only its own day, so no look-back is needed.
 
 with technicals as (
     select
@@ -119,6 +121,20 @@ members as (
     where cohort in ('ai', 'non_ai')
 ),
 
+pools as (
+    select
+        eligible.trade_date,
+        cohorts.cohort,
+        count(*) as n_stocks,
+        count(eligible.market_cap) as n_stocks_with_market_cap
+    from eligible
+    inner join cohorts
+        on
+            cohorts.cohort = 'top_n'
+            or eligible.cohort = cohorts.cohort
+    group by eligible.trade_date, cohorts.cohort
+),
+
 cohort_stats as (
     select
         trade_date,
@@ -148,13 +164,19 @@ final as (
         cohort_stats.mean_pct_to_sma_100,
         cohort_stats.median_pct_to_sma_100,
         cohort_stats.mean_pct_to_sma_200,
-        cohort_stats.median_pct_to_sma_200
+        cohort_stats.median_pct_to_sma_200,
+        coalesce(pools.n_stocks, 0) as n_stocks,
+        coalesce(pools.n_stocks_with_market_cap, 0) as n_stocks_with_market_cap
     from sessions
     cross join cohorts
     left join cohort_stats
         on
             sessions.trade_date = cohort_stats.trade_date
             and cohorts.cohort = cohort_stats.cohort
+    left join pools
+        on
+            sessions.trade_date = pools.trade_date
+            and cohorts.cohort = pools.cohort
     where sessions.trade_date >= $start_date
 )
 

@@ -10,7 +10,10 @@
 -- recomputed here, so the brief always agrees with the detail tables). Every input is read for
 -- the same date only: a reading missing that day is NULL, never yesterday's. Which tickers it
 -- reports is set by brief_index_tickers(), brief_focus_tickers() and brief_mover_count() in
--- sql/macros.sql. Lists keep the macros' order; movers are ordered by dollar change.
+-- sql/macros.sql. Lists keep the macros' order; movers are ordered by dollar change. Every
+-- aggregate comes with the counts it covers (market value change of how many of how many
+-- stocks and their share of market cap, the P/Es and P/S medians over how many stocks, how many
+-- of the largest names had a market cap), so the brief never calls one name "the universe".
 
 with sessions as (
     select distinct trade_date
@@ -70,10 +73,19 @@ cohort_moves as (
         trade_date,
         max(total_market_cap_change_usd) filter (where cohort = 'all') as market_cap_change_usd,
         max(cohort_return_pct) filter (where cohort = 'all') as market_cap_return_pct,
+        max(n_stocks) filter (where cohort = 'all') as market_cap_n_stocks,
+        max(n_members) filter (where cohort = 'all') as market_cap_n_members,
+        max(n_without_market_cap) filter (where cohort = 'all') as market_cap_n_without,
+        max(market_cap_coverage_pct) filter (where cohort = 'all') as market_cap_coverage_pct,
         max(total_market_cap_change_usd) filter (where cohort = 'ai') as ai_market_cap_change_usd,
+        max(n_members) filter (where cohort = 'ai') as ai_market_cap_n_members,
+        max(n_stocks) filter (where cohort = 'ai') as ai_market_cap_n_stocks,
         max(total_market_cap_change_usd) filter (where cohort = 'non_ai')
             as non_ai_market_cap_change_usd,
-        max(n_k_sigma_moves) filter (where cohort = 'all') as n_k_sigma_moves
+        max(n_members) filter (where cohort = 'non_ai') as non_ai_market_cap_n_members,
+        max(n_stocks) filter (where cohort = 'non_ai') as non_ai_market_cap_n_stocks,
+        max(n_k_sigma_moves) filter (where cohort = 'all') as n_k_sigma_moves,
+        max(n_with_sigma) filter (where cohort = 'all') as n_with_sigma
     from marts.market_moves_cohorts
     where trade_date >= $input_start_date
     group by trade_date
@@ -128,7 +140,9 @@ top_names as (
         members as top_n_members,
         mean_pct_to_sma_50 as top_n_mean_pct_to_sma_50,
         median_pct_to_sma_50 as top_n_median_pct_to_sma_50,
-        n_below_sma_50 as top_n_n_below_sma_50
+        n_below_sma_50 as top_n_n_below_sma_50,
+        n_stocks as top_n_n_stocks,
+        n_stocks_with_market_cap as top_n_n_with_market_cap
     from marts.cohort_sma_distance
     where
         trade_date >= $input_start_date
@@ -138,14 +152,19 @@ top_names as (
 valuations as (
     select
         trade_date,
+        max(n_members) filter (where cohort = 'all') as valuation_n_stocks,
+        max(n_forward_pe) filter (where cohort = 'all') as aggregate_forward_pe_n,
         max(aggregate_forward_pe) filter (where cohort = 'all') as aggregate_forward_pe,
         max(aggregate_forward_pe_pct_rank) filter (where cohort = 'all')
             as aggregate_forward_pe_pct_rank,
+        max(n_trailing_pe) filter (where cohort = 'all') as aggregate_trailing_pe_n,
         max(aggregate_trailing_pe) filter (where cohort = 'all') as aggregate_trailing_pe,
         max(aggregate_trailing_pe_pct_rank) filter (where cohort = 'all')
             as aggregate_trailing_pe_pct_rank,
         max(median_price_to_sales) filter (where cohort = 'ai') as ai_median_price_to_sales,
+        max(n_price_to_sales) filter (where cohort = 'ai') as ai_price_to_sales_n,
         max(median_price_to_sales) filter (where cohort = 'non_ai') as non_ai_median_price_to_sales,
+        max(n_price_to_sales) filter (where cohort = 'non_ai') as non_ai_price_to_sales_n,
         max(ai_to_non_ai_price_to_sales) filter (where cohort = 'all') as ai_to_non_ai_price_to_sales
     from marts.valuation_cohorts
     where trade_date >= $input_start_date
@@ -187,9 +206,19 @@ final as (
         index_rows.index_moves,
         cohort_moves.market_cap_change_usd,
         cohort_moves.market_cap_return_pct,
+        cohort_moves.market_cap_n_stocks,
+        cohort_moves.market_cap_n_members,
+        cohort_moves.market_cap_n_without,
+        cohort_moves.market_cap_coverage_pct,
         cohort_moves.ai_market_cap_change_usd,
+        cohort_moves.ai_market_cap_n_members,
+        cohort_moves.ai_market_cap_n_stocks,
         cohort_moves.non_ai_market_cap_change_usd,
+        cohort_moves.non_ai_market_cap_n_members,
+        cohort_moves.non_ai_market_cap_n_stocks,
         cohort_moves.n_k_sigma_moves,
+        cohort_moves.n_with_sigma,
+        market_moves_k_sigma() as k_sigma_threshold,
         coalesce(movers.biggest_losers, []) as biggest_losers,
         coalesce(movers.biggest_gainers, []) as biggest_gainers,
         supports.support_levels,
@@ -205,12 +234,20 @@ final as (
         top_names.top_n_mean_pct_to_sma_50,
         top_names.top_n_median_pct_to_sma_50,
         top_names.top_n_n_below_sma_50,
+        top_names.top_n_n_stocks,
+        top_names.top_n_n_with_market_cap,
+        cohort_top_n() as top_n_target,
+        valuations.valuation_n_stocks,
+        valuations.aggregate_forward_pe_n,
         valuations.aggregate_forward_pe,
         valuations.aggregate_forward_pe_pct_rank,
+        valuations.aggregate_trailing_pe_n,
         valuations.aggregate_trailing_pe,
         valuations.aggregate_trailing_pe_pct_rank,
         valuations.ai_median_price_to_sales,
+        valuations.ai_price_to_sales_n,
         valuations.non_ai_median_price_to_sales,
+        valuations.non_ai_price_to_sales_n,
         valuations.ai_to_non_ai_price_to_sales,
         options.options_sentiment,
         fear_greed.fear_greed_score,

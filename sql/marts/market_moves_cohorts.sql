@@ -5,11 +5,19 @@
 -- Lookback: 0 sessions
 --
 -- The day's market value change per cohort and for the whole stock universe ("$2 trillion
--- gone"). Members: stocks with a dollar change and a previous market cap that day; 'ai' and
--- 'non_ai' follow stg_universe.cohort, 'all' takes every member stock (cohort or not).
--- cohort_return_pct is cap-weighted: total change / total previous market cap. A cohort with
--- no members that day has n_members 0 and NULL totals. The biggest loser (gainer) is the member
--- with the most negative (positive) dollar change; NULL when no member lost (gained).
+-- gone"), with its coverage. Stocks: role 'stock' tickers priced that day ('ai' and 'non_ai'
+-- follow stg_universe.cohort, 'all' takes every stock, cohort or not; a second share class is no
+-- stock). Members: the stocks with a dollar change and a previous market cap that day; the
+-- totals are over them. n_without_market_cap counts the stocks with no market cap at all that
+-- day (neither the previous nor the day's). market_cap_coverage_pct: the members' previous
+-- market cap as a share of every stock's (the previous, or the day's when it has no previous
+-- one), so "487 of 503 stocks, 96% of their market cap"; NULL when a stock has no market cap at
+-- all (its share cannot be known). cohort_return_pct is cap-weighted: total change / total
+-- previous market cap. n_k_sigma_moves counts every stock that moved market_moves_k_sigma()
+-- sigmas or more, n_with_sigma those with a sigma reading (63 sessions of returns), with or
+-- without a market cap. A cohort with no stocks that day has n_stocks 0 and NULL totals. The
+-- biggest loser (gainer) is the member with the most negative (positive) dollar change; NULL
+-- when no member lost (gained).
 
 with moves as (
     select
@@ -18,7 +26,9 @@ with moves as (
         role,
         cohort,
         market_cap_prev,
+        market_cap,
         market_cap_change_usd,
+        sigma_move,
         is_k_sigma_move
     from marts.market_moves
     where trade_date >= $input_start_date
@@ -33,42 +43,51 @@ cohorts as (
     select unnest(['ai', 'non_ai', 'all']) as cohort
 ),
 
-members as (
+stocks as (
     select
         moves.trade_date,
         cohorts.cohort,
         moves.ticker,
         moves.market_cap_prev,
         moves.market_cap_change_usd,
-        moves.is_k_sigma_move
+        moves.sigma_move,
+        moves.is_k_sigma_move,
+        coalesce(moves.market_cap_prev, moves.market_cap) as known_market_cap,
+        moves.market_cap_change_usd is not null
+        and moves.market_cap_prev is not null as is_member
     from moves
     inner join cohorts
         on
             moves.cohort = cohorts.cohort
             or cohorts.cohort = 'all'
-    where
-        moves.role = 'stock'
-        and moves.market_cap_change_usd is not null
-        and moves.market_cap_prev is not null
+    where moves.role = 'stock'
 ),
 
 totals as (
     select
         trade_date,
         cohort,
-        count(*) as n_members,
-        sum(market_cap_change_usd) as total_market_cap_change_usd,
-        sum(market_cap_prev) as total_market_cap_prev_usd,
+        count(*) as n_stocks,
+        count(*) filter (where is_member) as n_members,
+        count(*) filter (where known_market_cap is null) as n_without_market_cap,
+        sum(market_cap_change_usd) filter (where is_member) as total_market_cap_change_usd,
+        sum(market_cap_prev) filter (where is_member) as total_market_cap_prev_usd,
+        sum(known_market_cap) as known_market_cap_usd,
         arg_min(ticker, market_cap_change_usd) filter (
-            where market_cap_change_usd < 0
+            where is_member and market_cap_change_usd < 0
         ) as biggest_loser_ticker,
-        min(market_cap_change_usd) filter (where market_cap_change_usd < 0) as biggest_loser_change_usd,
+        min(market_cap_change_usd) filter (
+            where is_member and market_cap_change_usd < 0
+        ) as biggest_loser_change_usd,
         arg_max(ticker, market_cap_change_usd) filter (
-            where market_cap_change_usd > 0
+            where is_member and market_cap_change_usd > 0
         ) as biggest_gainer_ticker,
-        max(market_cap_change_usd) filter (where market_cap_change_usd > 0) as biggest_gainer_change_usd,
+        max(market_cap_change_usd) filter (
+            where is_member and market_cap_change_usd > 0
+        ) as biggest_gainer_change_usd,
+        count(sigma_move) as n_with_sigma,
         count(*) filter (where is_k_sigma_move) as n_k_sigma_moves
-    from members
+    from stocks
     group by trade_date, cohort
 ),
 
@@ -76,7 +95,13 @@ final as (
     select
         sessions.trade_date,
         cohorts.cohort,
+        coalesce(totals.n_stocks, 0) as n_stocks,
         coalesce(totals.n_members, 0) as n_members,
+        coalesce(totals.n_without_market_cap, 0) as n_without_market_cap,
+        case
+            when totals.n_without_market_cap = 0
+                then pct_of(totals.total_market_cap_prev_usd, totals.known_market_cap_usd)
+        end as market_cap_coverage_pct,
         totals.total_market_cap_change_usd,
         totals.total_market_cap_prev_usd,
         pct_of(totals.total_market_cap_change_usd, totals.total_market_cap_prev_usd) as cohort_return_pct,
@@ -84,6 +109,7 @@ final as (
         totals.biggest_loser_change_usd,
         totals.biggest_gainer_ticker,
         totals.biggest_gainer_change_usd,
+        coalesce(totals.n_with_sigma, 0) as n_with_sigma,
         coalesce(totals.n_k_sigma_moves, 0) as n_k_sigma_moves
     from sessions
     cross join cohorts

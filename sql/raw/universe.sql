@@ -10,5 +10,7 @@ create table if not exists raw.universe (
     role varchar not null,
     source varchar not null,
     run_id varchar not null,
-    loaded_at timestamptz not null
+    loaded_at timestamptz not null,
+    -- GICS sub-industry (S&P 500 universe); last because migration 6 appended it to older files.
+    sub_industry varchar
 );

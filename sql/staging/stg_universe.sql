@@ -12,6 +12,7 @@ final as (
         ticker,
         name,
         sector,
+        sub_industry,
         cohort,
         role,
         role in ('index_proxy', 'sector_proxy') as is_index_proxy

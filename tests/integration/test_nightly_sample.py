@@ -126,8 +126,9 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
     page = open(page_path, encoding="utf-8").read()
     assert "<title>Bellwether morning brief, 2025-01-27 (synthetic sample data)</title>" in page
     assert "not real market data" in page and "<strong>Biggest dollar losers:</strong> NVDA" in page
-    figures = re.findall(r'<figure data-chart="([^"]+)">(.*?)</figure>', page, flags=re.S)
-    assert len(figures) == 8 and all("<svg" in body and "As of 2025-01-27" in body for _, body in figures)
+    figures = re.findall(r'<figure data-chart="([^"]+)" data-points="(\d+)">(.*?)</figure>', page, flags=re.S)
+    assert len(figures) == 9 and all("<svg" in body and "As of 2025-01-27" in body and int(n) > 0 for _, n, body in figures)
+    assert 'data-summary="cards"' in page and "Market value change of all 16 stocks" in page
     assert all(label in page for label in ("trade date", "price (USD)", "puts / calls (volume)", "revenue (USD bn)"))  # titled axes with units
     assert "<td>Market momentum (S&amp;P 500 proxy vs its 125-session average)</td>" in page
     assert "Options: the most active chains" in page and page.count("<td>NVDA</td>") >= 2

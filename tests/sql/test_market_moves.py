@@ -169,6 +169,40 @@ def test_cohort_roll_up_by_hand(selloff):
     assert first["n_k_sigma_moves"].tolist() == [0, 0, 0]
 
 
+def test_coverage_names_the_stocks_counted_and_their_share_of_market_cap(mem):
+    """Worked by hand, on the third session:
+    ticker  role         cohort  shares  closes          market cap
+    A       stock        ai       1,000  10, 11, 12      prev 11,000, change +1,000: a member
+    B       stock        non_ai   2,000  5, 5, 4         prev 10,000, change -2,000: a member
+    N       stock        non_ai     500  -, -, 20        listed on day 3: 10,000 today, no previous
+    X       stock        ai          -   7, 7, 8         no shares known: no market cap at all
+    A2      share_class  ai       1,000  9.9, 10.9, 11.9 A's second class: priced, never a stock
+    """
+    d1, d2, d3 = DAYS[:3]
+    insert_universe(mem, [("A", "stock", "ai"), ("B", "stock", "non_ai"), ("N", "stock", "non_ai"), ("X", "stock", "ai"),
+                          ("A2", "share_class", "ai")])
+    insert_fundamentals(mem, [(t, D(2023, 9, 30), D(2023, 11, 1), s) for t, s in
+                              (("A", 1_000.0), ("B", 2_000.0), ("N", 500.0), ("A2", 1_000.0))], FILINGS)
+    closes = {"A": (10, 11, 12), "B": (5, 5, 4), "N": (None, None, 20), "X": (7, 7, 8), "A2": (9.9, 10.9, 11.9)}
+    insert_many_prices(mem, [(t, d, float(c), float(c)) for t, cs in closes.items() for d, c in zip((d1, d2, d3), cs) if c])
+    run(mem)
+    got = cohorts(mem, f"trade_date = '{d3}'").set_index("cohort")
+    assert got["n_stocks"].to_dict() == {"ai": 2, "all": 4, "non_ai": 2}  # A2 is no stock
+    assert got["n_members"].to_dict() == {"ai": 1, "all": 2, "non_ai": 1}
+    assert got["n_without_market_cap"].to_dict() == {"ai": 1, "all": 1, "non_ai": 0}
+    # Known only where every stock has a market cap: B's 10,000 of B's and N's 20,000.
+    assert pd.isna(got.loc["ai", "market_cap_coverage_pct"]) and pd.isna(got.loc["all", "market_cap_coverage_pct"])
+    assert got.loc["non_ai", "market_cap_coverage_pct"] == pytest.approx(50.0)
+    assert got["total_market_cap_change_usd"].to_dict() == pytest.approx({"ai": 1_000.0, "all": -1_000.0, "non_ai": -2_000.0})
+    assert got["total_market_cap_prev_usd"].to_dict() == pytest.approx({"ai": 11_000.0, "all": 21_000.0, "non_ai": 10_000.0})
+    assert got["n_with_sigma"].tolist() == [0, 0, 0]  # three sessions: no 63-return yardstick yet
+    second = cohorts(mem, f"trade_date = '{d2}'").set_index("cohort")
+    assert second.loc["non_ai", ["n_stocks", "n_members"]].tolist() == [1, 1]  # N is not priced yet
+    assert second.loc["non_ai", "market_cap_coverage_pct"] == pytest.approx(100.0)
+    a2 = moves(mem, "ticker = 'A2'")
+    assert a2["return_1d_pct"].notna().sum() == 2 and a2["market_cap"].isna().all()  # priced, never counted
+
+
 def test_incremental_build_equals_a_full_build(mem):
     rng = np.random.default_rng(9)
     n, cut = 300, 280
