@@ -117,12 +117,18 @@ def sigma_sentence(brief: dict) -> str:
     return f"{k:,} of {_stocks(n)} moved {threshold} sigma or more{tail}."
 
 
+def _trade_below(n: int, of: int) -> str:
+    if of == 1:
+        return "it closed below its average" if n else "it closed above its average"
+    return f"{n} of them {'closes' if n == 1 else 'close'} below their average"
+
+
 def largest_names_sentence(brief: dict) -> str:
     members = brief.get("top_n_members") or []
     target, n_stocks = brief.get("top_n_target") or 0, brief.get("top_n_n_stocks") or 0
     stats = (f"mean {fmt_num(brief.get('top_n_mean_pct_to_sma_50'), suffix='%', signed=True)}, "
              f"median {fmt_num(brief.get('top_n_median_pct_to_sma_50'), suffix='%', signed=True)} to the 50-DMA "
-             f"(the average's distance from the close); {brief.get('top_n_n_below_sma_50') or 0} of them trade below it.")
+             f"(the average's distance from the close); {_trade_below(brief.get('top_n_n_below_sma_50') or 0, len(members))}.")
     if not members:
         if not n_stocks:
             return "No stock has a 50-day average for this date, so no ranking of the largest names."
@@ -143,7 +149,7 @@ def valuation_sentence(brief: dict) -> str:
     def aggregate(kind: str) -> str:
         value, count = brief.get(f"aggregate_{kind}_pe"), brief.get(f"aggregate_{kind}_pe_n") or 0
         if value is None:
-            return f"{kind} P/E n/a (none of the {_stocks(n)} has one)"
+            return f"{kind} P/E n/a ({'the one stock with a market cap has none' if n == 1 else f'none of the {n:,} stocks has one'})"
         rank = brief.get(f"aggregate_{kind}_pe_pct_rank")
         history = (f"percentile {fmt_num(rank, 0)} of its own history" if rank is not None
                    else "too short a history for a percentile")
@@ -157,7 +163,10 @@ def valuation_sentence(brief: dict) -> str:
             f"{median('ai', 'AI')}, {median('non_ai', 'non-AI')}, ratio {fmt_num(brief.get('ai_to_non_ai_price_to_sales'), 2, 'x')}.")
 
 
-def brief_markdown(brief: dict) -> str:
+def brief_markdown(brief: dict, extras: dict[str, list[str]] | None = None) -> str:
+    """The brief as markdown. `extras`: lines to end a section with (`options`, `fear_greed`),
+    the page's detail tables, kept in the section they belong to."""
+    extras = extras or {}
     day = brief["trade_date"]
     synthetic = brief.get("sources") == ["sample"]
     source = ", ".join(brief.get("sources") or []) or "unknown"
@@ -223,10 +232,12 @@ def brief_markdown(brief: dict) -> str:
                    fmt_num(o["atm_iv_nearest_pct"], 1, "%")],
         "No option chains were snapshotted for this date.",
     )
+    lines += extras.get("options", [])
     lines += ["## Fear & greed", ""]
     if brief.get("fear_greed_score") is None:
         lines += [f"No score for this date ({brief.get('fear_greed_components_used') or 0} of 7 components available).", ""]
     else:
         lines += [f"{fmt_num(brief['fear_greed_score'], 0)} / 100, {brief.get('fear_greed_label')} "
                   f"({brief.get('fear_greed_components_used')} of 7 components).", ""]
+    lines += extras.get("fear_greed", [])
     return "\n".join(lines)

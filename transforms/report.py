@@ -45,7 +45,8 @@ def gather(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict:
         where scope in ('total', 'equity') and trade_date <= ? and trade_date > ? - interval 730 day
         order by scope, trade_date""", [day, day])
     out["valuation"] = _frame(con, """
-        select trade_date, cohort, median_forward_pe, aggregate_forward_pe, median_price_to_sales
+        select trade_date, cohort, median_forward_pe, aggregate_forward_pe, n_forward_pe, median_price_to_sales,
+            n_price_to_sales
         from marts.valuation_cohorts where cohort in ('ai', 'non_ai') and trade_date <= ? order by cohort, trade_date""", [day])
     out["top_n"] = _frame(con, """
         select t.ticker, t.pct_to_sma_50 from marts.cohort_sma_distance c, unnest(c.members) as m(ticker)
@@ -81,14 +82,16 @@ def report_markdown(data: dict) -> str:
         [r.ticker, fmt_num(_value(r.volume), 0), fmt_num(_value(r.put_call_volume_ratio)), fmt_num(_value(r.short_term_call_share_pct), 0, "%"),
          fmt_num(_value(r.atm_iv_nearest_pct), 1, "%")] for r in active.itertuples()
     ]
-    lines = [brief_markdown(data["brief"]), "## Fear & greed by component", ""]
-    lines += md_table(components, ["component", "score (0 fear - 100 greed)"], lambda r: r, f"No fear & greed reading for {day}.")
-    lines += [f"As of {day}; source: marts.fear_greed_daily (a component without its inputs shows n/a).", "",
-              "## Options: the most active chains", ""]
-    lines += md_table(chains, ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"],
-                    lambda r: r, f"No option chains were snapshotted for {day}.")
-    lines += [f"As of {day}; source: marts.options_sentiment (the chains snapshotted that night).", ""]
-    return "\n".join(lines)
+    fear_greed = ["### By component", ""]
+    fear_greed += md_table(components, ["component", "score (0 fear - 100 greed)"], lambda r: r, f"No fear & greed reading for {day}.")
+    fear_greed += [f"As of {day}; source: marts.fear_greed_daily (a component without its inputs shows n/a).", ""]
+    options = []
+    if chains:  # with no chain at all, the section's one sentence says so
+        options = ["### The most active chains", ""]
+        options += md_table(chains, ["ticker", "contracts traded", "put/call volume", "short-dated call share", "near-the-money IV"],
+                            lambda r: r, "")
+        options += [f"As of {day}; source: marts.options_sentiment (the chains snapshotted that night).", ""]
+    return brief_markdown(data["brief"], {"options": options, "fear_greed": fear_greed})
 
 
 def _value(v):
@@ -151,37 +154,42 @@ def chart_putcall(putcall: pd.DataFrame) -> str | None:
     return _finish(fig, ax, f"CBOE {scope} put/call ratio, last two years", "trade date", "puts / calls (volume)")
 
 
-def _chart_cohorts(valuation: pd.DataFrame, column: str, title: str, unit: str) -> str | None:
-    """One multiple, AI against non-AI over time; None when no day has it (a chart of nothing
-    would show empty axes with made-up ticks)."""
+def _chart_cohorts(valuation: pd.DataFrame, column: str, count: str, title: str, unit: str) -> str | None:
+    """One multiple's median, AI against non-AI over time, each line's legend saying how many
+    stocks the latest median is of; None when no day has it (a chart of nothing would show
+    empty axes with made-up ticks)."""
     if valuation.empty or column not in valuation or valuation[column].isna().all():
         return None
     fig, ax = _figure()
     for cohort, color in (("ai", "#d62728"), ("non_ai", "#1f77b4")):
         part = valuation[(valuation["cohort"] == cohort) & valuation[column].notna()]
         if not part.empty:
-            ax.plot(part["trade_date"], part[column], color=color, marker="o" if len(part) < 3 else None,
-                    label=cohort.replace("_", "-").upper())
+            n = int(part[count].iloc[-1]) if count in part and pd.notna(part[count].iloc[-1]) else 0
+            label = f"{cohort.replace('_', '-').upper()}: {'1 stock' if n == 1 else f'{n:,} stocks'} on {part['trade_date'].iloc[-1]:%Y-%m-%d}"
+            ax.plot(part["trade_date"], part[column], color=color, marker="o" if len(part) < 3 else None, label=label)
     return _finish(fig, ax, title, "trade date", unit)
 
 
 def chart_forward_pe(valuation: pd.DataFrame) -> str | None:
-    return _chart_cohorts(valuation, "median_forward_pe", "Median forward P/E, AI against non-AI", "price / forward EPS (x)")
+    return _chart_cohorts(valuation, "median_forward_pe", "n_forward_pe", "Median forward P/E, AI against non-AI",
+                          "price / forward EPS (x)")
 
 
 def chart_price_to_sales(valuation: pd.DataFrame) -> str | None:
-    return _chart_cohorts(valuation, "median_price_to_sales", "Median price-to-sales (TTM), AI against non-AI",
-                          "market cap / TTM revenue (x)")
+    return _chart_cohorts(valuation, "median_price_to_sales", "n_price_to_sales",
+                          "Median price-to-sales (TTM), AI against non-AI", "market cap / TTM revenue (x)")
 
 
-def chart_top_n(top_n: pd.DataFrame) -> str | None:
+def chart_top_n(top_n: pd.DataFrame, target: int | None = None) -> str | None:
     if top_n.empty:
         return None
-    fig, ax = _figure(height=0.3 * len(top_n) + 1)
+    fig, ax = _figure(height=0.3 * max(len(top_n), 3) + 1)
     colors = ["#d62728" if v > 0 else "#2ca02c" for v in top_n["pct_to_sma_50"]]
-    ax.barh(top_n["ticker"], top_n["pct_to_sma_50"], color=colors)
+    ax.barh(top_n["ticker"], top_n["pct_to_sma_50"], color=colors, height=0.6)
+    ax.set_ylim(-0.5, max(len(top_n), 3) - 0.5)  # one or two names keep a bar's thickness
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_title("The largest names: the 50-day average's distance from the close")
+    short = f" (only {len(top_n)} with a market cap, not {target})" if target and len(top_n) < target else ""
+    ax.set_title(f"The largest names: the 50-day average's distance from the close{short}")
     ax.set_xlabel("50-day average vs close (%; positive: the close is below its average)")
     ax.set_ylabel("ticker")
     return _svg(fig)
@@ -214,7 +222,7 @@ h3 { font-size: 0.95rem; margin: 0.2rem 0; }
 .card { border: 1px solid #ccd; border-radius: 6px; padding: 0.55rem 0.75rem; background: #f8f9fc; }
 .card .label { font-size: 0.78rem; color: #555; text-transform: uppercase; letter-spacing: 0.03em; }
 .card .value { font-size: 1.45rem; font-weight: 600; margin: 0.15rem 0; font-variant-numeric: tabular-nums; }
-.card .value.down { color: #b22; } .card .value.up { color: #1a7f37; }
+.card .value.down { color: #b22; } .card .value.up { color: #1a7f37; } .card .value.small { font-size: 1.05rem; }
 .card .note { font-size: 0.8rem; color: #444; }
 .sections { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); column-gap: 2rem; }
 .sections section { min-width: 0; }
@@ -229,10 +237,11 @@ svg { max-width: 100%; height: auto; }
 """
 
 
-def _card(label: str, value: str, note: str, trend: float | None = None) -> str:
+def _card(label: str, value: str, note: str, trend: float | None = None, small: bool = False) -> str:
     tone = "" if trend is None or trend == 0 else " down" if trend < 0 else " up"
     return (f'<div class="card"><div class="label">{html.escape(label)}</div>'
-            f'<div class="value{tone}">{html.escape(value)}</div><div class="note">{html.escape(note)}</div></div>')
+            f'<div class="value{tone}{" small" if small else ""}">{html.escape(value)}</div>'
+            f'<div class="note">{html.escape(note)}</div></div>')
 
 
 def summary_cards(brief: dict) -> str:
@@ -240,10 +249,10 @@ def summary_cards(brief: dict) -> str:
     from transforms.brief import market_value_sentence
 
     moves = brief.get("index_moves") or []
-    index = (" ".join(f"{m['ticker']} {fmt_num(m['return_1d_pct'], 1, '%', signed=True)}" for m in moves[:3]) if moves else "n/a")
+    index = (" · ".join(f"{m['ticker']} {fmt_num(m['return_1d_pct'], 1, '%', signed=True)}" for m in moves[:3]) if moves else "n/a")
     first = moves[0]["return_1d_pct"] if moves else None
-    cards = [_card("Index moves, 1 day", index,
-                   "close to close" if moves else "no index proxy prices for this date", first)]
+    cards = [_card("Index moves, 1 day", index, "close to close" if moves else "no index proxy prices for this date",
+                   first, small=True)]
 
     change = brief.get("market_cap_change_usd")
     coverage = market_value_sentence(brief).split(":", 1)[0].replace("Market value change of ", "").replace("Market value change", "")
@@ -318,7 +327,7 @@ def render(data: dict) -> str:
         ("Price-to-sales, AI against non-AI", chart_price_to_sales(valuation), f"marts.valuation_cohorts, up to {day}",
          _points(valuation, ["median_price_to_sales"]), f"no price-to-sales up to {day}: no stock has both a market cap and "
          "four quarters of revenue"),
-        ("The largest names against their 50-day average", chart_top_n(data["top_n"]), f"marts.cohort_sma_distance on {day}",
+        ("The largest names against their 50-day average", chart_top_n(data["top_n"], brief.get("top_n_target")), f"marts.cohort_sma_distance on {day}",
          _points(data["top_n"], ["pct_to_sma_50"]), f"no market caps on {day}, so no largest names"),
         (f"{FUNDAMENTALS_TICKER} fundamentals", chart_fundamentals(data["fundamentals"]),
          f"marts.fundamentals_quarterly, quarters reported by {day}", _points(data["fundamentals"], ["revenue"]),

@@ -72,7 +72,9 @@ totals as (
         count(*) filter (where known_market_cap is null) as n_without_market_cap,
         sum(market_cap_change_usd) filter (where is_member) as total_market_cap_change_usd,
         sum(market_cap_prev) filter (where is_member) as total_market_cap_prev_usd,
-        sum(known_market_cap) as known_market_cap_usd,
+        -- Apart from the members': summed in another order, all stocks' total could differ from
+        -- the members' in the last bit, and a full coverage would read 100.00000000000001.
+        sum(known_market_cap) filter (where not is_member) as other_market_cap_usd,
         arg_min(ticker, market_cap_change_usd) filter (
             where is_member and market_cap_change_usd < 0
         ) as biggest_loser_ticker,
@@ -100,7 +102,11 @@ final as (
         coalesce(totals.n_without_market_cap, 0) as n_without_market_cap,
         case
             when totals.n_without_market_cap = 0
-                then pct_of(totals.total_market_cap_prev_usd, totals.known_market_cap_usd)
+                -- The share first (exactly 1 when every stock is a member), then the percent.
+                then 100 * (
+                    totals.total_market_cap_prev_usd
+                    / (totals.total_market_cap_prev_usd + coalesce(totals.other_market_cap_usd, 0))
+                )
         end as market_cap_coverage_pct,
         totals.total_market_cap_change_usd,
         totals.total_market_cap_prev_usd,

@@ -157,15 +157,15 @@ def test_the_morning_brief_page_for_the_selloff(real_warehouse):
     assert first["report"].endswith("reports/brief-2025-01-27.html")
     assert "<title>Bellwether morning brief, 2025-01-27</title>" in page and "synthetic" not in page
     assert "NVDA -16.97% (-599.5 bn USD)" in page  # the day's biggest dollar loser
-    figures = re.findall(r'<figure data-chart="([^"]+)">(.*?)</figure>', page, flags=re.S)
-    assert [name for name, _ in figures] == [
+    figures = re.findall(r'<figure data-chart="([^"]+)" data-points="(\d+)">(.*?)</figure>', page, flags=re.S)
+    assert [name for name, _, _ in figures] == [
         "SPY against its moving averages", "QQQ against its moving averages", "XLK against its moving averages",
-        "NVDA against its moving averages", "Put/call ratio", "AI against non-AI valuation",
-        "The largest names against their 50-day average", "NVDA fundamentals",
+        "NVDA against its moving averages", "Put/call ratio", "Forward P/E, AI against non-AI",
+        "Price-to-sales, AI against non-AI", "The largest names against their 50-day average", "NVDA fundamentals",
     ]
-    for name, body in figures:
+    for name, points, body in figures:
         assert "As of 2025-01-27; source: marts." in body
-        assert "<svg" in body or "No data for this chart as of 2025-01-27" in body, name
-    drawn = {name for name, body in figures if "<svg" in body}
+        assert ("<svg" in body and int(points) > 0) or ("No data for this chart: " in body and points == "0"), name
+    drawn = {name for name, _, body in figures if "<svg" in body}
     assert {"SPY against its moving averages", "NVDA against its moving averages", "Put/call ratio", "NVDA fundamentals"} <= drawn
     assert "<script" not in page and "http" not in page.split("</style>")[1].split("<svg")[0]  # offline: nothing fetched

@@ -131,7 +131,7 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
     assert 'data-summary="cards"' in page and "Market value change of all 16 stocks" in page
     assert all(label in page for label in ("trade date", "price (USD)", "puts / calls (volume)", "revenue (USD bn)"))  # titled axes with units
     assert "<td>Market momentum (S&amp;P 500 proxy vs its 125-session average)</td>" in page
-    assert "Options: the most active chains" in page and page.count("<td>NVDA</td>") >= 2
+    assert "The most active chains" in page and page.count("<td>NVDA</td>") >= 2
     assert "<script" not in page
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -141,7 +141,7 @@ def test_the_night_writes_its_morning_brief_page(first_night, tmp_path):
     (brief,) = [a for a in artifacts if str(a.flow_run_id) == summary["run_id"]]
     assert brief.data.startswith("# Bellwether brief for 2025-01-27 (synthetic sample data)")
     assert "| Market momentum (S&P 500 proxy vs its 125-session average) |" in brief.data
-    assert "## Options: the most active chains" in brief.data
+    assert "### The most active chains" in brief.data and "### By component" in brief.data
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         pytest.skip("Chromium is not installed: the page was not rendered in a browser")
