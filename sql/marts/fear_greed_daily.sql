@@ -1,16 +1,18 @@
 -- fear_greed_daily
 -- Grain: one row per trade_date (every session on which a universe ticker has a price).
--- Depends on: staging.stg_prices_daily, staging.stg_universe, staging.stg_putcall_daily
+-- Depends on: staging.stg_prices_daily, staging.stg_universe, staging.stg_putcall_daily,
+--     marts.technicals_daily
 -- Materialized: incremental by trade_date
--- Lookback: 756 sessions
+-- Lookback: 630 sessions
 --
 -- CNN's Fear & Greed method on the universe's own data (see docs/marts/fear_greed_daily.md).
 -- Seven raw components; each is scored 0-100 by its percentile rank (trailing_pct_rank) among
 -- its own last 504 observations, today's included, NULL with fewer. Put/call and volatility
 -- are inverted: a high reading is fear, so their score is the share of the window >= today.
 -- The score is the mean of the component scores that exist; components_used says how many.
--- Lookback 756 = 504 ranked observations + 252 sessions for the 52-week high/low, the longest
--- window feeding a component (the 125-DMA needs less).
+-- Lookback 630 = 504 ranked observations + 125 sessions for the index proxy's 125-DMA, the
+-- longest window this model computes itself (the stocks' 52-week highs and lows come from
+-- technicals_daily, which has its own look-back).
 -- Tickers come from stg_universe roles, among tickers with any prices: fear_greed_index_ticker()
 -- (SPY) is preferred among index proxies and fear_greed_treasury_ticker() (TLT) among
 -- treasuries, otherwise the first ticker alphabetically. The junk-bond benchmark is the
@@ -151,36 +153,35 @@ ticker_components as (
             and roles.credit_benchmark_ticker = benchmark_series.ticker
 ),
 
--- Universe stocks: 52-week (252-session) closing highs and lows, and up/down volume.
+-- Universe stocks: 52-week (252-session) closing highs and lows, and up/down volume, from
+-- technicals_daily's windows (high_52w and low_52w exist with 252 sessions of history; a
+-- positive return_1d_pct is a rise of adj_close).
 stock_windows as (
     select
-        prices.ticker,
-        prices.trade_date,
-        prices.close,
-        prices.volume,
-        max(prices.close) over trailing_year as high_252,
-        min(prices.close) over trailing_year as low_252,
-        count(prices.close) over trailing_year as n_252,
-        prices.adj_close - lag(prices.adj_close) over by_ticker as change_1d
-    from prices
+        technicals.ticker,
+        technicals.trade_date,
+        technicals.volume,
+        technicals.high_52w is not null as has_year,
+        coalesce(technicals.is_52w_high, false) as is_high,
+        coalesce(technicals.is_52w_low, false) as is_low,
+        technicals.return_1d_pct
+    from marts.technicals_daily as technicals
     inner join universe
         on
-            prices.ticker = universe.ticker
+            technicals.ticker = universe.ticker
             and universe.role = 'stock'
-    window
-        by_ticker as (partition by prices.ticker order by prices.trade_date),
-        trailing_year as (by_ticker rows between 251 preceding and current row)
+    where technicals.trade_date >= $input_start_date
 ),
 
 stock_daily as (
     select
         trade_date,
-        count(*) filter (where n_252 = 252) as n_with_year,
-        count(*) filter (where n_252 = 252 and close >= high_252) as n_highs,
-        count(*) filter (where n_252 = 252 and close <= low_252) as n_lows,
-        coalesce(sum(volume) filter (where change_1d > 0), 0) as up_volume,
-        coalesce(sum(volume) filter (where change_1d < 0), 0) as down_volume,
-        count(change_1d) as n_changes
+        count(*) filter (where has_year) as n_with_year,
+        count(*) filter (where is_high) as n_highs,
+        count(*) filter (where is_low) as n_lows,
+        coalesce(sum(volume) filter (where return_1d_pct > 0), 0) as up_volume,
+        coalesce(sum(volume) filter (where return_1d_pct < 0), 0) as down_volume,
+        count(return_1d_pct) as n_changes
     from stock_windows
     group by trade_date
 ),

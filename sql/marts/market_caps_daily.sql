@@ -12,8 +12,9 @@
 -- since both closes are on the same split basis. Otherwise: the latest filing's split-adjusted
 -- diluted shares (report_date on or before the date) * close. shares_outstanding is
 -- market_cap / close: the share count on the close's split basis, what a price change is worth.
--- Each row is an as-of lookup, so no look-back is needed: the lookups read the whole staging
--- tables, only the priced days are limited to the rebuilt range.
+-- Each row is an as-of lookup, so no look-back is needed: the filings lookup reads the whole
+-- staging table; snapshots (and the prices of their sessions) only as far back as one could
+-- still be used on a rebuilt day (an older one is past valuation_snapshot_max_age_days()).
 
 with prices as (
     select
@@ -21,7 +22,9 @@ with prices as (
         trade_date,
         close
     from staging.stg_prices_daily
-    where close > 0
+    where
+        close > 0
+        and trade_date >= $input_start_date - valuation_snapshot_max_age_days() - 7
 ),
 
 snapshots as (
@@ -30,7 +33,9 @@ snapshots as (
         snapshot_date,
         market_cap
     from staging.stg_valuation_snapshots
-    where market_cap > 0
+    where
+        market_cap > 0
+        and snapshot_date >= $input_start_date - valuation_snapshot_max_age_days()
 ),
 
 filings as (

@@ -1,139 +1,51 @@
 -- valuation_cohorts
 -- Grain: one row per trade_date per cohort ('ai', 'non_ai', 'all'), for cohorts with members that day.
--- Depends on: marts.valuation_daily, staging.stg_universe
+-- Depends on: marts.valuation_cohort_multiples
 -- Materialized: incremental by trade_date
 -- Lookback: all
 --
--- Incremental, reading every earlier day, as valuation_daily: the *_pct_rank columns are against
--- the cohort's whole history (expanding_pct_rank). The ranked figures (cohort_multiples) are
--- worked out for every day; the members, counts and ranks only for the days written
--- ($start_date on), with each figure's earlier values as two counts (earlier_counts).
--- Members: the universe's stocks (role 'stock') of the cohort with a row in valuation_daily
--- (a known market cap) that day; 'all' is every stock, including those with no cohort.
--- Membership follows today's universe file back through history.
--- aggregate_*: sum(market_cap) / sum(market_cap / multiple) over the members that have the
--- multiple (aggregate_multiple): total value over total earnings (or sales), so a loss-maker
--- or a stock without the figure is left out of both sums. median_*: the plain median over the
--- same members; n_* counts them. ai_to_non_ai_price_to_sales (the same on each of the day's
--- rows): median P/S of 'ai' / median P/S of 'non_ai'.
+-- valuation_cohort_multiples' rows with each figure's percentile rank against the cohort's
+-- whole history (expanding_pct_rank). Incremental, reading every earlier day, as
+-- valuation_daily: the ranks are worked out only for the days written ($start_date on), each
+-- figure's earlier values (valuation_cohort_multiples' stored rows) coming in as two counts
+-- (earlier_counts). Members, counts and figures: see valuation_cohort_multiples.
 -- *_pct_rank: the share, 0-100, of the cohort's values so far (today included) that are <=
 -- today's; NULL before valuation_pct_rank_min_obs() of them.
 
-with valuations as (
-    select
-        ticker,
-        trade_date,
-        market_cap,
-        trailing_pe,
-        forward_pe,
-        price_to_sales_ttm
-    from marts.valuation_daily
-),
-
-stocks as (
-    select
-        ticker,
-        cohort
-    from staging.stg_universe
-    where role = 'stock'
-),
-
-memberships as (
-    select
-        ticker,
-        cohort
-    from stocks
-    where cohort in ('ai', 'non_ai')
-    union all
-    select
-        ticker,
-        'all' as cohort
-    from stocks
-),
-
-cohort_days as (
-    select
-        valuations.ticker,
-        valuations.trade_date,
-        valuations.market_cap,
-        valuations.trailing_pe,
-        valuations.forward_pe,
-        valuations.price_to_sales_ttm,
-        memberships.cohort
-    from valuations
-    inner join memberships
-        on valuations.ticker = memberships.ticker
-),
-
--- The figures the ranks are over, every day.
-cohort_multiples as (
+-- The days this build writes (every day in a full build).
+with new_days as (
     select
         trade_date,
         cohort,
-        aggregate_multiple(market_cap, forward_pe) as aggregate_forward_pe,
-        median(forward_pe) as median_forward_pe,
-        aggregate_multiple(market_cap, trailing_pe) as aggregate_trailing_pe,
-        aggregate_multiple(market_cap, price_to_sales_ttm) as aggregate_price_to_sales,
-        median(price_to_sales_ttm) as median_price_to_sales
-    from cohort_days
-    group by trade_date, cohort
+        n_members,
+        members,
+        market_cap,
+        n_forward_pe,
+        aggregate_forward_pe,
+        median_forward_pe,
+        n_trailing_pe,
+        aggregate_trailing_pe,
+        median_trailing_pe,
+        n_price_to_sales,
+        aggregate_price_to_sales,
+        median_price_to_sales,
+        ai_to_non_ai_price_to_sales
+    from marts.valuation_cohort_multiples
+    where trade_date >= $start_date
 ),
 
-with_ratio as (
+-- The ranked figures before the days written (none in a full build).
+earlier as (
     select
-        trade_date,
         cohort,
         aggregate_forward_pe,
         median_forward_pe,
         aggregate_trailing_pe,
         aggregate_price_to_sales,
         median_price_to_sales,
-        max(median_price_to_sales) filter (where cohort = 'ai') over by_day
-        / max(median_price_to_sales) filter (where cohort = 'non_ai') over by_day
-            as ai_to_non_ai_price_to_sales
-    from cohort_multiples
-    window by_day as (partition by trade_date)
-),
-
--- The rest of a day's figures, for the days this build writes (every day in a full build).
-cohort_members as (
-    select
-        trade_date,
-        cohort,
-        count(*) as n_members,
-        list(ticker order by market_cap desc, ticker asc) as members,
-        sum(market_cap) as market_cap,
-        count(forward_pe) as n_forward_pe,
-        count(trailing_pe) as n_trailing_pe,
-        median(trailing_pe) as median_trailing_pe,
-        count(price_to_sales_ttm) as n_price_to_sales
-    from cohort_days
-    where trade_date >= $start_date
-    group by trade_date, cohort
-),
-
-new_days as (
-    select
-        cohort_members.trade_date,
-        cohort_members.cohort,
-        cohort_members.n_members,
-        cohort_members.members,
-        cohort_members.market_cap,
-        cohort_members.n_forward_pe,
-        with_ratio.aggregate_forward_pe,
-        with_ratio.median_forward_pe,
-        cohort_members.n_trailing_pe,
-        with_ratio.aggregate_trailing_pe,
-        cohort_members.median_trailing_pe,
-        cohort_members.n_price_to_sales,
-        with_ratio.aggregate_price_to_sales,
-        with_ratio.median_price_to_sales,
-        with_ratio.ai_to_non_ai_price_to_sales
-    from cohort_members
-    inner join with_ratio
-        on
-            cohort_members.trade_date = with_ratio.trade_date
-            and cohort_members.cohort = with_ratio.cohort
+        ai_to_non_ai_price_to_sales
+    from marts.valuation_cohort_multiples
+    where trade_date < $start_date
 ),
 
 -- Per day written: the cohort's figures before $start_date, how many and how many are <= the
@@ -168,10 +80,8 @@ earlier_counts as (
             earlier.ai_to_non_ai_price_to_sales, new_days.ai_to_non_ai_price_to_sales
         ) as ai_to_non_ai_le_before
     from new_days
-    inner join with_ratio as earlier
-        on
-            new_days.cohort = earlier.cohort
-            and earlier.trade_date < $start_date
+    inner join earlier
+        on new_days.cohort = earlier.cohort
     group by new_days.trade_date, new_days.cohort
 ),
 

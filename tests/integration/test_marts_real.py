@@ -25,7 +25,8 @@ def test_every_mart_is_built_with_a_unique_grain(real_warehouse):
     keys = {
         "technicals_daily": "ticker, trade_date", "support_levels": "ticker, trade_date", "market_caps_daily": "ticker, trade_date",
         "market_moves": "ticker, trade_date", "market_moves_cohorts": "trade_date, cohort", "cohort_sma_distance": "trade_date, cohort",
-        "fundamentals_quarterly": "ticker, period_end", "valuation_daily": "ticker, trade_date", "valuation_cohorts": "trade_date, cohort",
+        "fundamentals_quarterly": "ticker, period_end", "valuation_multiples": "ticker, trade_date", "valuation_daily": "ticker, trade_date",
+        "valuation_cohort_multiples": "trade_date, cohort", "valuation_cohorts": "trade_date, cohort",
         "putcall_sentiment": "trade_date, scope", "options_sentiment": "snapshot_date, ticker", "fear_greed_daily": "trade_date",
         "market_brief": "trade_date",
     }

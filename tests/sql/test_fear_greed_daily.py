@@ -16,7 +16,7 @@ from tests.sql.conftest import RUN, built_in_full, insert_frame, insert_price_fr
 from transforms.runner import build, input_start_for, load_macros
 
 DAYS = calendar.sessions("2022-01-03", "2027-06-30")
-MODELS = ["stg_prices_daily", "stg_universe", "stg_putcall_daily", "fear_greed_daily"]
+MODELS = ["stg_prices_daily", "stg_universe", "stg_putcall_daily", "technicals_daily", "fear_greed_daily"]
 HOLIDAY = dt.date(2025, 1, 9)  # the market closed for President Carter; a put/call feed row exists anyway
 
 STOCKS = ["S1", "S2", "S3", "S4", "S5", "S6"]

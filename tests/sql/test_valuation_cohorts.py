@@ -25,13 +25,13 @@ UNIVERSE = ("ticker", "cohort", "role")  # the column order of the inline univer
 
 
 def given_valuations(con, rows):
-    """marts.valuation_daily as inline rows: (ticker, trade_date, market_cap, forward_pe, trailing_pe, price_to_sales_ttm)."""
+    """marts.valuation_multiples as inline rows: (ticker, trade_date, market_cap, forward_pe, trailing_pe, price_to_sales_ttm)."""
     con.execute(
-        "create table marts.valuation_daily (ticker varchar, trade_date date, market_cap double, "
+        "create table marts.valuation_multiples (ticker varchar, trade_date date, market_cap double, "
         "forward_pe double, trailing_pe double, price_to_sales_ttm double)"
     )
-    con.executemany("insert into marts.valuation_daily values (?, ?, ?, ?, ?, ?)", rows)
-    build(con, run_date=RUN, select=["stg_universe", "valuation_cohorts"])
+    con.executemany("insert into marts.valuation_multiples values (?, ?, ?, ?, ?, ?)", rows)
+    build(con, run_date=RUN, select=["stg_universe", "valuation_cohort_multiples", "valuation_cohorts"])
 
 
 def cohorts(con):
@@ -154,9 +154,9 @@ def test_an_incremental_build_ranks_new_days_against_the_days_it_keeps(mem):
     # Later nights: the rest arrives, and A's P/S on the day before the cut is restated upwards.
     restated = days[29]
     ai_ps[29] = 14.9
-    mem.execute("update marts.valuation_daily set price_to_sales_ttm = 14.9 where ticker = 'A' and trade_date = ?", [restated])
-    mem.executemany("insert into marts.valuation_daily values (?, ?, ?, ?, ?, ?)", [r for r in rows if r[1] >= cut])
-    results = build(mem, run_date=RUN, since=restated, select=["stg_universe", "valuation_cohorts"])
+    mem.execute("update marts.valuation_multiples set price_to_sales_ttm = 14.9 where ticker = 'A' and trade_date = ?", [restated])
+    mem.executemany("insert into marts.valuation_multiples values (?, ?, ?, ?, ?, ?)", [r for r in rows if r[1] >= cut])
+    results = build(mem, run_date=RUN, since=restated, select=["stg_universe", "valuation_cohort_multiples", "valuation_cohorts"])
     result = next(r for r in results if r.relation == "marts.valuation_cohorts")
     assert result.mode == "incremental" and result.rows_written == 3 * (45 - 29) and result.rows == 3 * 45
     got = ai_ranks(mem)
@@ -167,7 +167,7 @@ def test_an_incremental_build_ranks_new_days_against_the_days_it_keeps(mem):
     assert got.loc[got["trade_date"] >= restated, "ps_rank"].notna().all()
     # And a full build of the same rows gives the same table, ranks to the last bit.
     incremental = mem.execute(f"select {COLS} from marts.valuation_cohorts order by trade_date, cohort").df()
-    build(mem, run_date=RUN, full_refresh=True, select=["stg_universe", "valuation_cohorts"])
+    build(mem, run_date=RUN, full_refresh=True, select=["stg_universe", "valuation_cohort_multiples", "valuation_cohorts"])
     full = mem.execute(f"select {COLS} from marts.valuation_cohorts order by trade_date, cohort").df()
     pd.testing.assert_frame_equal(incremental, full, check_exact=True)
 
@@ -176,7 +176,7 @@ def test_sample_market_rolled_up_independently(mem):
     """Build the whole chain on the sample market and redo the roll-up in pandas."""
     sample = load_sample(mem, None, D(2024, 10, 1), D(2025, 1, 31), fundamentals_from=D(2023, 1, 1))
     build_up_to(mem, "valuation_cohorts")
-    v = mem.execute("select ticker, trade_date, market_cap, forward_pe, trailing_pe, price_to_sales_ttm from marts.valuation_daily").df()
+    v = mem.execute("select ticker, trade_date, market_cap, forward_pe, trailing_pe, price_to_sales_ttm from marts.valuation_multiples").df()
     universe = sample.universe[sample.universe["role"] == "stock"][["ticker", "cohort"]]
     v = v.merge(universe, on="ticker")
     frames = [v[v["cohort"] == c].assign(cohort=c) for c in ("ai", "non_ai")] + [v.assign(cohort="all")]

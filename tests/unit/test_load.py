@@ -131,6 +131,25 @@ def test_a_batch_carrying_a_key_twice_is_refused_whole_naming_the_key(con):
     assert {t: table(con, t) for t in before} == before
 
 
+def test_new_dates_append_and_a_batch_reaching_into_loaded_dates_upserts(con):
+    """A batch whose dates the table does not hold yet is appended in one insert; one that
+    reaches a loaded date (a new ticker on it) goes through the keyed upsert. Both count and
+    date what they wrote the same way."""
+    load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-24", 142.62)])), source="sample", run_id="r1", loaded_at=T1)
+    appended = load_batch(con, conform(PRICES, prices([("NVDA", "2025-01-27", 118.42), ("SPY", "2025-01-27", 599.37)])),
+                          source="sample", run_id="r2", loaded_at=T2)
+    assert (appended.inserted, appended.updated, appended.first_changed) == (2, 0, dt.date(2025, 1, 27))
+    assert type(appended.first_changed) is dt.date
+    mixed = load_batch(con, conform(PRICES, prices([("SPY", "2025-01-24", 607.97), ("NVDA", "2025-01-27", 118.42),
+                                                   ("NVDA", "2025-01-28", 128.99)])), source="sample", run_id="r3", loaded_at=T2)
+    assert (mixed.inserted, mixed.updated, mixed.unchanged, mixed.first_changed) == (2, 0, 1, dt.date(2025, 1, 24))
+    assert con.execute("select ticker, trade_date, close, run_id from raw.prices_daily order by trade_date, ticker").fetchall() == [
+        ("NVDA", dt.date(2025, 1, 24), 142.62, "r1"), ("SPY", dt.date(2025, 1, 24), 607.97, "r3"),
+        ("NVDA", dt.date(2025, 1, 27), 118.42, "r2"), ("SPY", dt.date(2025, 1, 27), 599.37, "r2"),
+        ("NVDA", dt.date(2025, 1, 28), 128.99, "r3"),
+    ]
+
+
 def test_bulk_load_handles_a_large_batch(con):
     n = 200_000
     f = pd.DataFrame({
