@@ -266,7 +266,7 @@ def stage_full_checks(work: Path, market: BenchMarket) -> dict:
 
 
 def stage_peer(work: Path, market: BenchMarket) -> dict:
-    from bench import peer
+    from bench import peer, polars_peer
 
     path = copy_base(work, BUILT, "peer")
     with writer(path, holder="bench peer") as con:
@@ -281,8 +281,14 @@ def stage_peer(work: Path, market: BenchMarket) -> dict:
         peer.build(con)
         flush(con)
         pandas_s = time.perf_counter() - began
-        compared = {name: peer.compare(con, name, key) for name, key in PEER_TABLES.items()}
-    return {"seconds": pandas_s, "sql_s": sql_s, "pandas_s": pandas_s, "ratio": pandas_s / sql_s, "compared": compared}
+        began = time.perf_counter()
+        polars_peer.build(con)
+        flush(con)
+        polars_s = time.perf_counter() - began
+        compared = {f"{schema}.{name}": peer.compare(con, name, key, peer=schema)
+                    for schema in ("pandas_peer", "polars_peer") for name, key in PEER_TABLES.items()}
+    return {"seconds": pandas_s, "sql_s": sql_s, "pandas_s": pandas_s, "polars_s": polars_s, "ratio": pandas_s / sql_s,
+            "polars_ratio": polars_s / sql_s, "compared": compared}
 
 
 STAGES = {

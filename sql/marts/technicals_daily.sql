@@ -58,11 +58,8 @@ windows as (
         -- close is NOT NULL (raw.prices_daily), so a window of N rows holds N closes exactly
         -- when the ticker has N rows so far: one row number instead of six framed counts.
         row_number() over by_ticker as n_rows,
-        avg(close) over (by_ticker rows between 19 preceding and current row) as avg_20,
-        avg(close) over (by_ticker rows between 49 preceding and current row) as avg_50,
-        avg(close) over (by_ticker rows between 99 preceding and current row) as avg_100,
-        avg(close) over (by_ticker rows between 124 preceding and current row) as avg_125,
-        avg(close) over (by_ticker rows between 199 preceding and current row) as avg_200,
+        sum(close) over (by_ticker rows between 19 preceding and current row) as sum_20,
+        sum(close) over (by_ticker rows between 24 preceding and current row) as sum_25,
         max(close) over (by_ticker rows between 251 preceding and current row) as max_252,
         min(close) over (by_ticker rows between 251 preceding and current row) as min_252,
         stddev_samp(log_return_1d) over (by_ticker rows between 20 preceding and current row) as stddev_21,
@@ -70,6 +67,22 @@ windows as (
         avg(volume) over (by_ticker rows between 49 preceding and current row) as avg_volume_50,
         count(volume) over (by_ticker rows between 49 preceding and current row) as n_volume_50
     from returns
+    window by_ticker as (partition by ticker order by trade_date)
+),
+
+-- The 50-, 100-, 125- and 200-session sums are 25-session sums end to end (one framed window
+-- instead of four; each term is a short window's sum, so no precision is lost as it would be
+-- subtracting running totals).
+block_sums as (
+    select
+        *,
+        sum_25 + lag(sum_25, 25) over by_ticker as sum_50,
+        sum_25 + lag(sum_25, 25) over by_ticker + lag(sum_25, 50) over by_ticker
+        + lag(sum_25, 75) over by_ticker as sum_100,
+        lag(sum_25, 100) over by_ticker as sum_25_100_back,
+        lag(sum_25, 125) over by_ticker + lag(sum_25, 150) over by_ticker
+        + lag(sum_25, 175) over by_ticker as sum_75_125_back
+    from windows
     window by_ticker as (partition by ticker order by trade_date)
 ),
 
@@ -83,16 +96,16 @@ full_windows as (
         adj_close_1d_ago,
         adj_close_5d_ago,
         adj_close_21d_ago,
-        case when n_rows >= 20 then avg_20 end as sma_20,
-        case when n_rows >= 50 then avg_50 end as sma_50,
-        case when n_rows >= 100 then avg_100 end as sma_100,
-        case when n_rows >= 125 then avg_125 end as sma_125,
-        case when n_rows >= 200 then avg_200 end as sma_200,
+        case when n_rows >= 20 then sum_20 / 20 end as sma_20,
+        case when n_rows >= 50 then sum_50 / 50 end as sma_50,
+        case when n_rows >= 100 then sum_100 / 100 end as sma_100,
+        case when n_rows >= 125 then (sum_100 + sum_25_100_back) / 125 end as sma_125,
+        case when n_rows >= 200 then (sum_100 + sum_25_100_back + sum_75_125_back) / 200 end as sma_200,
         case when n_rows >= 252 then max_252 end as high_52w,
         case when n_rows >= 252 then min_252 end as low_52w,
         case when n_returns_21 = 21 then stddev_21 * sqrt(252) * 100 end as realized_vol_21d_pct,
         case when n_volume_50 = 50 then avg_volume_50 end as volume_avg_50
-    from windows
+    from block_sums
 ),
 
 final as (

@@ -60,8 +60,9 @@ def peer_run(bench_work):
 def test_the_pandas_peer_gives_the_sql_marts_numbers(bench_work, peer_run):
     _, market, _, _ = bench_work
     _, result = peer_run
-    assert result["compared"]["technicals_daily"]["rows"] == 30 * len(market.sessions)
-    assert result["compared"]["putcall_sentiment"]["rows"] == 6 * len(market.sessions)
+    for peer_schema in ("pandas_peer", "polars_peer"):  # both peers give the SQL's numbers, cell for cell
+        assert result["compared"][f"{peer_schema}.technicals_daily"]["rows"] == 30 * len(market.sessions)
+        assert result["compared"][f"{peer_schema}.putcall_sentiment"]["rows"] == 6 * len(market.sessions)
 
 
 def test_the_peer_comparison_names_a_column_that_differs(peer_run):
@@ -72,6 +73,12 @@ def test_the_peer_comparison_names_a_column_that_differs(peer_run):
         con.execute("update pandas_peer.technicals_daily set sma_50 = sma_50 * 1.001 where ticker = 'NVDA'")
         with pytest.raises(AssertionError, match="sma_50"):
             peer.compare(con, "technicals_daily", ["ticker", "trade_date"])
+        con.execute("update polars_peer.putcall_sentiment set regime = 'calm' where scope = 'total' and regime = 'neutral'")
+        con.execute("delete from polars_peer.technicals_daily where ticker = 'SPY'")
+        with pytest.raises(AssertionError, match="putcall_sentiment: polars_peer and SQL differ in {'regime': "):
+            peer.compare(con, "putcall_sentiment", ["trade_date", "scope"], peer="polars_peer")
+        with pytest.raises(AssertionError, match="technicals_daily: .* rows are in one table and not the other"):
+            peer.compare(con, "technicals_daily", ["ticker", "trade_date"], peer="polars_peer")
 
 
 def test_readers_answer_while_the_bench_writes_a_night(bench_work):
