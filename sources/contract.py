@@ -210,16 +210,23 @@ def empty_frame(dataset: Dataset) -> pd.DataFrame:
 
 
 OK, EMPTY, FAILED = "ok", "empty", "failed"
-OUTCOME_COLUMNS = ("dataset", "ticker", "status", "rows", "attempts", "reason")
+OUTCOME_COLUMNS = ("dataset", "ticker", "status", "rows", "attempts", "reason", "retryable")
 
 
 def outcome_frame(records: Iterable[Mapping]) -> pd.DataFrame:
     """Per-ticker fetch outcomes: status ok (rows came), empty (the provider had none for the
-    window) or failed (with the reason: rate limited after N attempts, unknown ticker, ...)."""
+    window) or failed (with the reason: rate limited after N attempts, unknown ticker, ...).
+
+    `retryable` says of a failure whether a later try may fetch it; a failure that does not say
+    is taken to be (only a provider can tell that it does not know a ticker). It is NULL for ok
+    and empty outcomes."""
     frame = pd.DataFrame(list(records), columns=list(OUTCOME_COLUMNS))
     bad = set(frame["status"]) - {OK, EMPTY, FAILED}
     if bad:
         raise ValueError(f"unknown outcome status(es): {', '.join(sorted(map(str, bad)))}")
+    failed = frame["status"] == FAILED
+    stated = frame["retryable"].astype("boolean")
+    frame["retryable"] = stated.where(~failed | stated.notna(), True).where(failed, pd.NA)
     return frame.astype({"dataset": object, "ticker": object, "status": object, "rows": "Int64", "attempts": "Int64", "reason": object})
 
 

@@ -35,7 +35,8 @@ failure can be told apart:
 - `putcall`: an empty batch with a note; market put/call ratios come from CBOE.
 
 Failures are classified per ticker and dataset, and every ticker gets an outcome row
-(`Batch.outcomes`: ok, empty, or failed with a reason naming the ticker and the cause):
+(`Batch.outcomes`: ok, empty, or failed with a reason naming the ticker and the cause, and
+whether a later try may fetch it: `retryable` is false only for an unknown or delisted ticker):
 
 - transient, retried, `failed` once the retries are used up: `YFRateLimitError` or HTTP 429;
   HTTP 5xx (which yfinance reports as a JSON parse error, a missing-prices error or an empty
@@ -363,6 +364,7 @@ class _Outcome:
     attempts: int
     reason: str | None
     notes: list[str]
+    retryable: bool | None = None
 
 
 # -- the source --------------------------------------------------------------------------------
@@ -593,7 +595,7 @@ class YahooSource:
         except Exception as exc:
             reason = _reason(exc)
             log.warning("yahoo %s %s failed: %s", dataset.name, symbol, reason)
-            return _Outcome(None, FAILED, fetch.attempts, reason, fetch.notes)
+            return _Outcome(None, FAILED, fetch.attempts, reason, fetch.notes, retryable=not isinstance(exc, UnknownTicker))
         return _Outcome(frame.assign(ticker=symbol), OK, fetch.attempts, None, fetch.notes)
 
 
@@ -750,6 +752,7 @@ def _assemble(dataset: Dataset, symbols: list[str], outcomes: list[_Outcome]) ->
         {
             "dataset": dataset.name, "ticker": s, "status": o.status,
             "rows": 0 if o.frame is None else len(o.frame), "attempts": o.attempts, "reason": o.reason,
+            "retryable": o.retryable,
         }
         for s, o in zip(symbols, outcomes)
     )

@@ -236,7 +236,8 @@ def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pd.DataFrame, *, r
         con.execute(
             """
             insert into audit.fetch_outcomes
-            select $run_id, dataset, coalesce(ticker, '*'), status, rows, attempts, reason, $source, $at
+                (run_id, dataset, ticker, status, rows, attempts, reason, source, recorded_at, retryable)
+            select $run_id, dataset, coalesce(ticker, '*'), status, rows, attempts, reason, $source, $at, retryable
             from bellwether_outcomes
             """,
             {"run_id": run_id, "source": source, "at": at},

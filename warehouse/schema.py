@@ -43,6 +43,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "audit.runs.snapshot_id: the DuckLake snapshot a run published", "alter table audit.runs add column snapshot_id bigint"),
     Migration(6, "raw.universe.sub_industry: the GICS sub-industry of the S&P 500 universe",
               "alter table raw.universe add column sub_industry varchar"),
+    Migration(
+        7,
+        "audit.fetch_outcomes.retryable: whether a failed fetch is worth trying again",
+        # Before this column, the one failure not worth another try was the one the Yahoo
+        # source named "unknown or delisted ticker": earlier rows are classified by that text.
+        "alter table audit.fetch_outcomes add column retryable boolean; "
+        "update audit.fetch_outcomes set retryable = (reason is null or reason not like 'unknown or delisted ticker%') "
+        "where status = 'failed'",
+    ),
 )
 
 

@@ -125,6 +125,7 @@ def test_a_normal_night_takes_the_last_completed_session_in_one_request(source, 
     assert list(batch.outcomes.columns) == list(OUTCOME_COLUMNS)
     assert outcome(batch, "2025-01-27") == {
         "dataset": "putcall_daily", "ticker": "CBOE:2025-01-27", "status": OK, "rows": 6, "attempts": 1, "reason": None,
+        "retryable": None,
     }
     assert list(batch.frame.columns) == list(PUTCALL.columns)
 
@@ -197,7 +198,7 @@ def test_repeated_429s_exhaust_the_retries_and_fail_only_that_session(source, fa
     batch = source.putcall(D(2025, 1, 24), D(2025, 1, 28))
     assert fake.requests_for(url) == 5 and len(waits) == 4
     failed = outcome(batch, "2025-01-27")
-    assert (failed["status"], failed["rows"], failed["attempts"]) == (FAILED, 0, 5)
+    assert (failed["status"], failed["rows"], failed["attempts"], failed["retryable"]) == (FAILED, 0, 5, True)  # a later try may work
     assert failed["reason"].startswith("rate limited: HTTP 429 Too Many Requests")
     assert "gave up after 5 attempts" in failed["reason"]
     assert batch.failed["ticker"].tolist() == ["CBOE:2025-01-27"]

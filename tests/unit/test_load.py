@@ -169,11 +169,17 @@ def test_fetch_outcomes_are_recorded_with_the_batch(con):
     b.outcomes = outcome_frame([
         {"dataset": "prices_daily", "ticker": "NVDA", "status": "ok", "rows": 1, "attempts": 1, "reason": None},
         {"dataset": "prices_daily", "ticker": "SPY", "status": "failed", "rows": 0, "attempts": 5, "reason": "rate limited (HTTP 429) after 5 attempts"},
+        {"dataset": "prices_daily", "ticker": "ZZZQ", "status": "failed", "rows": 0, "attempts": 1, "reason": "unknown or delisted ticker ZZZQ",
+         "retryable": False},
     ])
     r = load_batch(con, b, source="live", run_id="r1", loaded_at=T1)
-    assert r.failed == ("SPY",)
-    got = con.execute("select ticker, status, attempts, reason from audit.fetch_outcomes order by ticker").fetchall()
-    assert got == [("NVDA", "ok", 1, None), ("SPY", "failed", 5, "rate limited (HTTP 429) after 5 attempts")]
+    assert r.failed == ("SPY", "ZZZQ")
+    got = con.execute("select ticker, status, attempts, reason, retryable from audit.fetch_outcomes order by ticker").fetchall()
+    assert got == [
+        ("NVDA", "ok", 1, None, None),
+        ("SPY", "failed", 5, "rate limited (HTTP 429) after 5 attempts", True),  # a failure that does not say is retryable
+        ("ZZZQ", "failed", 1, "unknown or delisted ticker ZZZQ", False),
+    ]
 
 
 def test_a_figure_seen_again_under_a_later_date_is_not_a_new_publication(con):

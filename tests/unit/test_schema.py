@@ -111,3 +111,30 @@ def test_foreign_database_is_not_guessed_at(tmp_path):
         c.execute("create schema raw; create table raw.prices_daily (x int)")
         with pytest.raises(schema.SchemaError, match="no audit.schema_version"):
             schema.ensure(c)
+
+
+def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their_reasons(tmp_path):
+    """Migration 7 adds audit.fetch_outcomes.retryable; the rows already there are classified by
+    the one failure the Yahoo source never retried, "unknown or delisted ticker"."""
+    v6_outcomes = (schema.SQL_DIR / "audit" / "fetch_outcomes.sql").read_text().replace(",\n    retryable boolean", "")
+    assert "retryable" not in v6_outcomes.split("create table")[1]
+    old = _write(tmp_path, "fetch_outcomes.sql", v6_outcomes)
+    v6_ddl = [old if p.name == "fetch_outcomes.sql" else p for p in schema.ddl_files()]
+    db = tmp_path / "v6.duckdb"
+    with duckdb.connect(str(db)) as c:
+        schema.ensure(c, migrations=schema.MIGRATIONS[:6], ddl=v6_ddl)
+        c.execute(
+            "insert into audit.fetch_outcomes values "
+            "('r', 'prices_daily', 'NVDA', 'ok', 4, 1, null, 'live', now()), "
+            "('r', 'prices_daily', 'SPY', 'failed', 0, 5, 'rate limited by Yahoo (HTTP 429) for SPY (prices_daily); gave up after 5 attempts', 'live', now()), "
+            "('r', 'prices_daily', 'ZZZQ', 'failed', 0, 1, 'unknown or delisted ticker ZZZQ (prices_daily): Yahoo answered HTTP 404', 'live', now())"
+        )
+    with duckdb.connect(str(db)) as c:
+        assert schema.ensure(c) == 7
+        assert c.execute("select ticker, retryable from audit.fetch_outcomes order by ticker").fetchall() == [
+            ("NVDA", None), ("SPY", True), ("ZZZQ", False),
+        ]
+        upgraded = schema.table_columns(c, "audit", "fetch_outcomes")
+    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
+        schema.ensure(c)
+        assert schema.table_columns(c, "audit", "fetch_outcomes") == upgraded

@@ -161,9 +161,10 @@ def test_429s_exhausting_the_retries_fail_that_ticker_and_load_the_others(source
 
     result = load_batch(con, batch, source="live", run_id="r1", loaded_at=AFTER_CLOSE_JAN_28)
     assert result.inserted == 12 and result.failed == ("SPY",)
-    recorded = con.execute("select ticker, status, attempts, reason from audit.fetch_outcomes order by ticker").fetchall()
+    recorded = con.execute("select ticker, status, attempts, reason, retryable from audit.fetch_outcomes order by ticker").fetchall()
     assert [r[:3] for r in recorded] == [("NVDA", "ok", 1), ("QQQ", "ok", 1), ("SPY", "failed", 3)]
     assert recorded[0][3] is None and recorded[2][3] == spy.reason
+    assert [r[4] for r in recorded] == [None, None, True]  # rate limited: a later try may work
 
 
 @pytest.mark.parametrize("script", [
