@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     yahoo_max_workers: int = Field(4, ge=1, le=32, description="tickers fetched from Yahoo at once")
     yahoo_batch_size: int = Field(50, ge=1, description="tickers per batch before a pause")
     yahoo_pause_s: float = Field(1.0, ge=0, description="pause between Yahoo batches (rate limits)")
+    # yfinance waits 30 s on every request but history (10 s); a hung connection then holds a
+    # worker for half a minute per attempt. Bellwether sets one timeout for every request.
+    yahoo_timeout_s: float = Field(10.0, gt=0, le=120, description="timeout of each request to Yahoo, in seconds")
 
     @field_validator("universe")
     @classmethod
@@ -101,6 +104,7 @@ class Settings(BaseSettings):
             yahoo_max_workers=self.yahoo_max_workers,
             yahoo_batch_size=self.yahoo_batch_size,
             yahoo_pause_s=self.yahoo_pause_s,
+            yahoo_timeout_s=self.yahoo_timeout_s,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sources.base import Source, backfill_refusal
 from sources.contract import Batch, ContractError, DATASETS
@@ -35,6 +35,7 @@ class LiveConfig:
     yahoo_max_workers: int = 4
     yahoo_batch_size: int = 50
     yahoo_pause_s: float = 1.0
+    yahoo_timeout_s: float = 10.0
 
     @classmethod
     def from_mapping(cls, providers: Mapping[str, str] | None = None, **kwargs) -> "LiveConfig":
@@ -79,19 +80,31 @@ class LiveSource:
         return self.provider_for("putcall_daily").putcall(start, end)
 
 
-def make_live_source(config: LiveConfig) -> LiveSource:
+def make_live_source(
+    config: LiveConfig,
+    *,
+    yahoo_session=None,
+    cboe_session=None,
+    now: Callable[[], dt.datetime] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> LiveSource:
+    """The live source as `config` says. The keywords are the providers' own seams (the
+    transport sessions, the clock, how to wait), for running it offline against fakes; left
+    out, the providers reach the real services with the real clock."""
     from sources.cboe import CboeSource
     from sources.retry import RetryPolicy
     from sources.yahoo import YahooSource
 
     policy = RetryPolicy(max_attempts=config.max_attempts, base_delay_s=config.base_delay_s, max_delay_s=config.max_delay_s)
     mapping = dict(config.providers)
+    hooks = {k: v for k, v in (("now", now), ("sleep", sleep)) if v is not None}
     providers: dict[str, Source] = {}
     if "yahoo" in mapping.values():
         providers["yahoo"] = YahooSource(
-            policy=policy, max_workers=config.yahoo_max_workers, batch_size=config.yahoo_batch_size,
-            pause_between_batches_s=config.yahoo_pause_s,
+            session=yahoo_session, policy=policy, max_workers=config.yahoo_max_workers,
+            batch_size=config.yahoo_batch_size, pause_between_batches_s=config.yahoo_pause_s,
+            timeout_s=config.yahoo_timeout_s, **hooks,
         )
     if "cboe" in mapping.values():
-        providers["cboe"] = CboeSource(policy=policy)
+        providers["cboe"] = CboeSource(session=cboe_session, policy=policy, **({"sleep": sleep} if sleep else {}))
     return LiveSource(providers, mapping)

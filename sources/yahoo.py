@@ -2,7 +2,8 @@
 and quarterly fundamentals in the raw contract, with every ticker's outcome recorded.
 
 `YahooSource(session=None, policy=RetryPolicy(), max_workers=4, batch_size=50,
-pause_between_batches_s=1.0, sleep=time.sleep, now=utc now)` implements the Source protocol.
+pause_between_batches_s=1.0, timeout_s=10.0, sleep=time.sleep, now=utc now)` implements the
+Source protocol.
 Each ticker is fetched on its own with `yf.Ticker(symbol, session=...)` (never `yf.download`,
 which swallows errors and returns frames whose column order and types vary), so that each
 failure can be told apart:
@@ -57,6 +58,14 @@ full jitter, `policy.max_attempts` tries); a terminal one is not retried. yfinan
 request once by itself after any status >= 400, so one 429 is absorbed before it is seen.
 `attempts` in an outcome is the tries of the ticker's most-retried call. A night where some
 tickers fail returns the others' rows, the failures as outcomes and a note naming them.
+
+Request timeout
+---------------
+Every request to Yahoo, the cookie and crumb handshake included, gives up after `timeout_s`
+seconds (`BELLWETHER_YAHOO_TIMEOUT_S`, default 10) and counts as a transient failure. yfinance
+lets only `history()` take a timeout (its own default is 10 s); quoteSummary, options,
+fundamentals and its handshake use 30 s. The session handed to yfinance sets the timeout of
+every request it passes on, so a hung connection costs at most `timeout_s` per attempt.
 
 How yfinance's errors are made visible
 --------------------------------------
@@ -266,12 +275,15 @@ class _StatusLog(curl_requests.Session):
     cookie jar is the caller's session's, and proxies yfinance sets are passed on per request.
     """
 
-    def __init__(self, inner: curl_requests.Session):
+    def __init__(self, inner: curl_requests.Session, timeout_s: float):
         if not isinstance(inner, curl_requests.Session):
             raise TypeError(f"session must be a curl_cffi.requests.Session, not {type(inner).__name__}")
         if getattr(inner, "cache", None) is not None:
             raise ValueError("a caching session cannot be used: yfinance caches responses itself")
+        if not timeout_s > 0:
+            raise ValueError(f"the Yahoo request timeout must be positive, not {timeout_s!r}")
         self.inner = inner
+        self.timeout_s = timeout_s
         self._seen = threading.local()
         super().__init__()
 
@@ -286,6 +298,7 @@ class _StatusLog(curl_requests.Session):
     def request(self, method, url, *args, **kwargs):
         if self.proxies and "proxies" not in kwargs and "proxy" not in kwargs:
             kwargs["proxies"] = self.proxies
+        kwargs["timeout"] = self.timeout_s  # yfinance asks for 30 s on all but history
         response = self.inner.request(method, url, *args, **kwargs)
         parts = urlsplit(str(url))
         if parts.hostname not in _HANDSHAKE_HOSTS and not parts.path.endswith("/getcrumb"):
@@ -382,12 +395,13 @@ class YahooSource:
         max_workers: int = 4,
         batch_size: int = 50,
         pause_between_batches_s: float = 1.0,
+        timeout_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], dt.datetime] = _utc_now,
     ):
         if max_workers < 1 or batch_size < 1:
             raise ValueError("max_workers and batch_size must be at least 1")
-        self.session = _StatusLog(session if session is not None else curl_requests.Session(impersonate="chrome"))
+        self.session = _StatusLog(session if session is not None else curl_requests.Session(impersonate="chrome"), timeout_s)
         self.policy = policy
         self.max_workers = max_workers
         self.batch_size = batch_size
@@ -447,6 +461,7 @@ class YahooSource:
             frame = fetch.ticker().history(
                 start=start.isoformat(), end=(end + dt.timedelta(days=1)).isoformat(), interval="1d",
                 auto_adjust=False, actions=True, repair=False, prepost=False, keepna=False,
+                timeout=self.session.timeout_s,
             )
             return _price_frame(frame, fetch)
 

@@ -24,6 +24,15 @@ def test_environment_and_overrides(monkeypatch):
     hash(cfg)  # hashable: a run's tasks share one source object through the registry's cache
 
 
+def test_the_yahoo_timeout_reaches_the_live_config(monkeypatch):
+    assert get_settings().live_config().yahoo_timeout_s == 10.0  # yfinance's own is 30 s (history: 10 s)
+    monkeypatch.setenv("BELLWETHER_YAHOO_TIMEOUT_S", "3.5")
+    assert get_settings().live_config().yahoo_timeout_s == 3.5
+    monkeypatch.setenv("BELLWETHER_YAHOO_TIMEOUT_S", "0")
+    with pytest.raises(ValidationError, match="yahoo_timeout_s"):
+        get_settings()
+
+
 def test_bad_values_are_refused(monkeypatch):
     monkeypatch.setenv("BELLWETHER_LOOKBACK_DAYS", "-1")
     with pytest.raises(ValidationError):
