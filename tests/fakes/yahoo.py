@@ -25,6 +25,11 @@ Other specs: any HTTP status, "connection" (curl_cffi ConnectionError), "down" (
 right back" page, status 200), "json500" (a 500 with Yahoo's JSON error body) and "ok"
 (answer normally: to script a later request only).
 
+A market of any size: `FakeYahooSession(market=FakeMarket(...))` (tests/fakes/market.py)
+answers the data routes from a synthetic market of any number of tickers instead of the canned
+bodies, with latency, a share of 429s and timeouts, delisted and broken tickers; scripted
+failures still come first.
+
 `trail` records every request (route, symbol, status, thread) for assertions. The module also
 provides the pytest fixtures `yf_isolated` (fresh yfinance global state per test) and
 `fake_yahoo`; tests/conftest.py registers this module as a plugin.
@@ -36,6 +41,8 @@ import collections
 import copy
 import dataclasses
 import http
+import datetime as dt
+import http.cookiejar
 import json
 import threading
 from pathlib import Path
@@ -64,6 +71,7 @@ class Call:
     query: dict
     status: int | str
     thread: str
+    timeout: float | None = None  # the client's timeout for the request, in seconds
 
 
 def _chart_not_found() -> dict:
@@ -77,9 +85,10 @@ def _summary_not_found(symbol: str) -> dict:
 class FakeYahooSession(curl_requests.Session):
     """A curl_cffi Session answering Yahoo's endpoints from canned bodies (see the module docstring)."""
 
-    def __init__(self, bodies: Path = BODIES):
+    def __init__(self, bodies: Path = BODIES, market=None):
         super().__init__()
         self._bodies = bodies
+        self.market = market
         self._lock = threading.Lock()
         self._script: dict[tuple[str, str], collections.deque] = collections.defaultdict(collections.deque)
         self.trail: list[Call] = []
@@ -116,14 +125,21 @@ class FakeYahooSession(curl_requests.Session):
         route, symbol = _route(parts.hostname or "", parts.path, query)
         full_url = parts._replace(query=urlencode(query)).geturl()
         scripted = self._next_failure(route, symbol)
+        if scripted is None and self.market is not None:
+            scripted = self.market.fate(route, symbol, query)
+            if scripted == "timeout":
+                self.market.hang(kwargs.get("timeout"))
+            else:
+                self.market.wait(route, symbol, query)
+        timeout = kwargs.get("timeout")
         if scripted in ("timeout", "connection"):
-            self._record(method, full_url, route, symbol, query, scripted)
+            self._record(method, full_url, route, symbol, query, scripted, timeout)
             raise _transport_error(scripted, method, full_url)
         if scripted is None or scripted == "ok":
             status, body, ctype = self._answer(route, symbol, query)
         else:
             status, body, ctype = self._failure(scripted, route, symbol, query)
-        self._record(method, full_url, route, symbol, query, status)
+        self._record(method, full_url, route, symbol, query, status, timeout)
         return _response(method, full_url, status, body, ctype)
 
     def _next_failure(self, route: str, symbol: str):
@@ -133,8 +149,8 @@ class FakeYahooSession(curl_requests.Session):
                     return self._script[key].popleft()
         return None
 
-    def _record(self, method, url, route, symbol, query, status) -> None:
-        call = Call(method, url, route, symbol, dict(query), status, threading.current_thread().name)
+    def _record(self, method, url, route, symbol, query, status, timeout=None) -> None:
+        call = Call(method, url, route, symbol, dict(query), status, threading.current_thread().name, timeout)
         with self._lock:
             self.trail.append(call)
 
@@ -159,13 +175,19 @@ class FakeYahooSession(curl_requests.Session):
 
     def _answer(self, route: str, symbol: str, query: dict) -> tuple[int, bytes, str]:
         if route == "cookie":
-            # Yahoo answers fc.yahoo.com with a 404 that sets the A3 cookie.
-            self.cookies.set("A3", "d=AQABBfake&S=AQAAAfake", domain=".yahoo.com")
+            # Yahoo answers fc.yahoo.com with a 404 that sets the A3 cookie, good for a year
+            # (yfinance persists it and reads its expiry when it loads it again).
+            self.cookies.jar.set_cookie(_a3_cookie())
             return 404, b"", HTML
         if route == "crumb":
             return 200, CRUMB.encode(), TEXT
         if route == "consent":
             return 200, b"<html><body>no consent form here</body></html>", HTML
+        if self.market is not None and route != "unrouted":
+            status, body = self.market.answer(route, symbol, query)
+            if isinstance(body, str):
+                return status, body.encode(), HTML
+            return status, _dumps(body), JSON
         handler = {
             "chart": self._chart,
             "options": self._options,
@@ -295,6 +317,15 @@ def _keep_bars(result: dict, lo: int | None, hi: int | None) -> None:
             del events[kind]
     if not events:
         result.pop("events", None)
+
+
+def _a3_cookie() -> http.cookiejar.Cookie:
+    expires = int((dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).timestamp())
+    return http.cookiejar.Cookie(
+        version=0, name="A3", value="d=AQABBfake&S=AQAAAfake", port=None, port_specified=False,
+        domain=".yahoo.com", domain_specified=True, domain_initial_dot=True, path="/", path_specified=True,
+        secure=True, expires=expires, discard=False, comment=None, comment_url=None, rest={},
+    )
 
 
 def _text(value) -> str:
