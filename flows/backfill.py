@@ -241,11 +241,14 @@ def backfill(
             fail_run(settings.warehouse, exc, run_id=run_id, docs_dir=docs_dir, tally=tally,
                      when_blocked="the marts were not rebuilt (loaded chunks stay recorded)")
             raise
-        outcome = finish_run(settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally)
+        outcome = finish_run(
+            settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally,
+            retry_hint="the same backfill run again fetches just the failed tickers of their chunks",
+        )
         tasks.maintain_lake(settings.warehouse)
     summary = base | outcome | {
         "plan": plan_table(chunks), "loads": tally.loads, "rejects": tally.rejects,
-        "failures": tally.failures, "notes": tally.notes,
+        "failures": tally.failures, "failed": tally.failed, "notes": tally.notes,
         "chunks_loaded": len(todo), "chunks_skipped": sum(c.status == plans.DONE for c in chunks),
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }

@@ -1,7 +1,8 @@
 """The `bellwether` command line.
 
 Exit codes: 0 success; 1 the run or command failed (the message says why); 2 bad usage;
-3 the warehouse is busy (another writer) or missing; 4 the run finished but quarantined rows.
+3 the warehouse is busy (another writer) or missing; 4 the run finished partial: it quarantined
+rows or some tickers' fetches failed (the message names every one).
 Prefect and Great Expectations are imported only by the commands that need them, so `--help`
 and `query` start fast.
 """
@@ -167,10 +168,13 @@ def run(
     runner: RunnerOpt = None,
     dask_address: DaskAddressOpt = None,
     dask_workers: DaskWorkersOpt = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="fetch again only the tickers whose fetches for --date failed and may work now (per dataset; unknown or delisted ones are not retried), then load and build")] = False,
 ) -> None:
     """Run the nightly flow once: ingest, load into raw, build the marts, print a summary.
 
-    A date the NYSE was closed is reported and nothing is loaded (exit 0)."""
+    A date the NYSE was closed is reported and nothing is loaded (exit 0). A night whose
+    fetches failed for some tickers ends partial (exit 4) naming them; `--retry-failed` with
+    the same --date fetches just the retryable ones again."""
     run_date = _parse_date(date, "--date")
     settings = get_settings(
         source=source.value if source else None, path=path, lookback_days=lookback_days,
@@ -189,7 +193,7 @@ def run(
         summary = flow_obj(
             run_date=run_date, source=settings.source, path=settings.path, lookback_days=settings.lookback_days,
             history_sessions=settings.history_sessions, warehouse=settings.warehouse, universe=settings.universe,
-            lock_wait_s=settings.lock_wait_s,
+            lock_wait_s=settings.lock_wait_s, retry_failed=retry_failed,
         )
     except (WarehouseBusy, WarehouseMissing) as exc:
         _fail(str(exc), EXIT_BUSY)
@@ -202,6 +206,8 @@ def run(
 
 def _print_summary(summary: dict) -> None:
     console.rule(f"Bellwether nightly {summary['run_date']} ({summary['source']}): {summary['status']}")
+    if summary.get("retry") and summary.get("retry") != summary.get("message"):
+        console.print(summary["retry"], highlight=False)
     if summary.get("message"):
         console.print(summary["message"], highlight=False)
     if summary.get("loads"):
@@ -210,6 +216,14 @@ def _print_summary(summary: dict) -> None:
             t.add_column(c, justify="left" if c in ("table", "window") else "right")
         for ld in summary["loads"]:
             t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("delivered", "inserted", "updated", "unchanged", "rejected")))
+        console.print(t)
+    if summary.get("failed"):
+        t = Table(title="Failed fetches (every one; audit.fetch_outcomes keeps them)", title_justify="left")
+        for c in ("dataset", "ticker", "kind", "attempts", "reason"):
+            t.add_column(c, justify="right" if c == "attempts" else "left", no_wrap=c != "reason")
+        for f in summary["failed"]:
+            kind = "retryable" if f["retryable"] else "unknown or delisted"
+            t.add_row(f["dataset"], f["ticker"], kind, "" if f["attempts"] is None else str(f["attempts"]), (f["reason"] or "")[:120])
         console.print(t)
     for line in summary.get("rejects", [])[:10]:
         console.print(f"[yellow]quarantined[/] {line}", highlight=False)
@@ -374,6 +388,14 @@ def _print_backfill(summary: dict, shown: list[str] = ()) -> None:
             t.add_column(c, justify="left" if c in ("table", "window") else "right")
         for ld in loads_by_table(summary["loads"]):
             t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("chunks", "delivered", "inserted", "updated", "unchanged", "rejected")))
+        console.print(t)
+    if summary.get("failed"):
+        t = Table(title="Failed fetches (every one; audit.fetch_outcomes keeps them)", title_justify="left")
+        for c in ("dataset", "ticker", "kind", "attempts", "reason"):
+            t.add_column(c, justify="right" if c == "attempts" else "left", no_wrap=c != "reason")
+        for f in summary["failed"]:
+            kind = "retryable" if f["retryable"] else "unknown or delisted"
+            t.add_row(f["dataset"], f["ticker"], kind, "" if f["attempts"] is None else str(f["attempts"]), (f["reason"] or "")[:120])
         console.print(t)
     for line in summary.get("rejects", [])[:10]:
         console.print(f"[yellow]quarantined[/] {line}", highlight=False)

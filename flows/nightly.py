@@ -16,6 +16,14 @@ Parameters:
 - warehouse: the warehouse target (default BELLWETHER_WAREHOUSE or the DuckLake
   ducklake:sqlite:warehouse/bellwether.sqlite; see warehouse/target.py).
 - universe: the universe CSV.
+- retry_failed: fetch again only what the night's fetches left failed: per dataset, the tickers
+  whose last outcome for run_date (audit.fetch_outcomes, over that date's nightly runs) was a
+  retryable failure, over the windows the night plans for them; load and build as a night does.
+  Unknown or delisted tickers are not retried. With nothing to retry, it says so and records no
+  run. (`bellwether run --date D --retry-failed`.)
+
+A night whose fetches failed for some tickers loads everything else and ends partial, naming
+every failed ticker per dataset (the retryable ones apart from the unknown or delisted ones).
 
 Order: land -> check -> publish. Each fetched batch is checked (sql/raw/<table>.checks.yml)
 before it is loaded: rows failing an error check are quarantined, the rest load. Then the
@@ -68,6 +76,16 @@ def session_to_run(run_date: dt.date | None, *, scheduled: bool, now: dt.datetim
     return calendar.last_completed_session(now)
 
 
+def _not_fetched_again(retried: dict[str, tuple[str, ...]], tried: dict[str, set[str]]) -> list[str]:
+    """Retried tickers the source gave no outcome for: it did not fetch them (a snapshot of a
+    past session, say), so they still owe the night; the run's notes say why."""
+    missing = {d: [t for t in tickers if t not in tried.get(d, set())] for d, tickers in retried.items()}
+    missing = {d: t for d, t in missing.items() if t}
+    if not missing:
+        return []
+    return ["not fetched again (see the notes): " + "; ".join(f"{d}: {', '.join(t)}" for d, t in missing.items())]
+
+
 @flow(name="nightly", validate_parameters=True, task_runner=default_task_runner())
 def nightly(
     run_date: dt.date | None = None,
@@ -79,6 +97,7 @@ def nightly(
     universe: str | None = None,
     scheduled: bool = False,
     lock_wait_s: float | None = None,
+    retry_failed: bool = False,
 ) -> dict:
     settings = get_settings(
         source=source, path=path, lookback_days=lookback_days, history_sessions=history_sessions,
@@ -97,21 +116,32 @@ def nightly(
     parameters = {
         "run_date": str(day), "source": settings.source, "path": settings.path,
         "lookback_days": settings.lookback_days, "history_sessions": settings.history_sessions,
-        "universe": settings.universe, "scheduled": scheduled,
+        "universe": settings.universe, "scheduled": scheduled, "retry_failed": retry_failed,
     }
     tally = Tally()
     docs_dir = str(data_docs_dir(settings.artifacts_folder, run_id))
+    retry = None
     with writer_slot(timeout_s=settings.lock_wait_s, holder=f"nightly run {run_id}", warehouse=settings.warehouse), \
             run_lock(settings.warehouse, holder=f"nightly run {run_id}", wait_s=settings.lock_wait_s):
+        if retry_failed:
+            retry = tasks.plan_retry(
+                settings.warehouse, run_date=day, lookback_sessions=settings.lookback_days,
+                history_sessions=settings.history_sessions,
+            )
+            if not retry.windows:
+                return base | {"status": SUCCEEDED, "message": retry.describe(), "retry": retry.describe(), "loads": [], "builds": []}
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
             universe_frame = tasks.load_universe_table(
                 settings.warehouse, settings.universe, run_id=run_id, loaded_at=started_at, run_date=day, docs_dir=docs_dir,
             )
-            windows = tasks.plan_nightly(
-                settings.warehouse, run_date=day, tickers=tuple(universe_frame["ticker"]),
-                lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
-            )
+            if retry is not None:
+                windows = retry.windows
+            else:
+                windows = tasks.plan_nightly(
+                    settings.warehouse, run_date=day, tickers=tuple(universe_frame["ticker"]),
+                    lookback_sessions=settings.lookback_days, history_sessions=settings.history_sessions,
+                )
             with progress.display() as show:
                 fetch_and_load(
                     settings, windows, run_id=run_id, docs_dir=docs_dir, tally=tally, loaded_at=started_at,
@@ -125,16 +155,19 @@ def nightly(
             fail_run(settings.warehouse, exc, run_id=run_id, docs_dir=docs_dir, tally=tally,
                      when_blocked="nothing built was published (yesterday's marts stand)")
             raise
+        problems = [] if report else ["the morning brief could not be written (see the run's log)"]
+        if retry is not None:
+            problems += _not_fetched_again(retry.retried, tally.tried)
         outcome = finish_run(
-            settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally,
-            problems=[] if report else ["the morning brief could not be written (see the run's log)"],
+            settings.warehouse, run_id=run_id, docs_dir=docs_dir, tally=tally, problems=problems,
+            retry_hint=f"`bellwether run --date {day} --retry-failed` fetches the retryable ones again",
         )
         tasks.maintain_lake(settings.warehouse)
 
     summary = base | outcome | {
-        "warehouse": settings.warehouse, "loads": tally.loads,
-        "rejects": tally.rejects, "failures": tally.failures, "notes": tally.notes, "headline": top, "report": report,
+        "warehouse": settings.warehouse, "loads": tally.loads, "rejects": tally.rejects, "failures": tally.failures,
+        "failed": tally.failed, "notes": tally.notes, "headline": top, "report": report,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
-    }
+    } | ({"retry": retry.describe()} if retry is not None else {})
     create_markdown_artifact(key="nightly-summary", markdown=summary_markdown(summary), description=f"Bellwether nightly {day}")
     return summary

@@ -19,6 +19,10 @@ class Tally:
     rejects: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
+    # One per failed fetch outcome: dataset, ticker, window, retryable, attempts, reason.
+    failed: list[dict] = dataclasses.field(default_factory=list)
+    # The tickers (or market-wide requests) each dataset got an outcome for, failed or not.
+    tried: dict[str, set[str]] = dataclasses.field(default_factory=dict)
     rows_by_table: dict[str, int] = dataclasses.field(default_factory=dict)
     # The earliest date a load inserted or changed: where the incremental build starts.
     first_changed: dt.date | None = None
@@ -39,21 +43,67 @@ class Tally:
             self.first_changed = min(filter(None, (self.first_changed, result.first_changed)))
         self.rejects += describe_rejects(batch.rejects, limit=5)
         self.failures += [f"{window.dataset} {o.ticker} ({window.start}..{window.end}): {o.reason}" for o in batch.failed.itertuples()]
+        self.failed += [
+            {
+                "dataset": window.dataset, "ticker": o.ticker, "window": f"{window.start}..{window.end}",
+                "retryable": _stated(o.retryable, default=True), "attempts": _count(o.attempts), "reason": o.reason,
+            }
+            for o in batch.failed.itertuples()
+        ]
+        self.tried.setdefault(window.dataset, set()).update(batch.outcomes["ticker"].dropna())
         self.notes += [f"{window.dataset} {window.start}..{window.end}: {n}" for n in batch.notes]
 
     @property
     def quarantined(self) -> int:
         return sum(ld["rejected"] for ld in self.loads)
 
-    def problems(self, run_id: str) -> str | None:
+    def problems(self, run_id: str, retry_hint: str | None = None) -> str | None:
         """What made a finished run partial, in one message (None: nothing did)."""
         out = []
-        if self.failures:
-            shown = "; ".join(self.failures[:10]) + (" ..." if len(self.failures) > 10 else "")
-            out.append(f"{len(self.failures)} fetch(es) failed ({shown}): see audit.fetch_outcomes")
+        if self.failed:
+            out.append(failed_fetches(self.failed, run_id, retry_hint))
         if self.quarantined:
             out.append(f"{self.quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}")
         return "; ".join(out) or None
+
+
+def _stated(value, *, default: bool) -> bool:
+    """A nullable flag of an outcome row (NumPy's bool, pandas' NA) as a plain bool."""
+    try:
+        return default if value is None else bool(value)
+    except TypeError:  # NA: not stated
+        return default
+
+
+def _count(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):  # NA
+        return None
+
+
+def failed_fetches(failed: Iterable[dict], run_id: str, retry_hint: str | None = None) -> str:
+    """Every ticker whose fetch failed, per dataset, never cut short: the ones a later try may
+    fetch apart from the ones the provider does not know (unknown or delisted), which no retry
+    brings back. The reasons stay in audit.fetch_outcomes: one line per ticker would bury the
+    names in a night of many failures."""
+    by_dataset: dict[str, dict[bool, set[str]]] = {}
+    for f in failed:
+        by_dataset.setdefault(f["dataset"], {True: set(), False: set()})[bool(f["retryable"])].add(str(f["ticker"]))
+    parts, total, retryable = [], 0, 0
+    for dataset, kinds in by_dataset.items():
+        named = []
+        if kinds[True]:
+            named.append(f"{len(kinds[True])} retryable ({', '.join(sorted(kinds[True]))})")
+        if kinds[False]:
+            named.append(f"{len(kinds[False])} unknown or delisted ({', '.join(sorted(kinds[False]))})")
+        parts.append(f"{dataset}: {', '.join(named)}")
+        total += len(kinds[True]) + len(kinds[False])
+        retryable += len(kinds[True])
+    text = f"{total} fetch(es) failed: {'; '.join(parts)} (reasons and attempts: audit.fetch_outcomes, run {run_id})"
+    if retry_hint and retryable:
+        text += f"; {retry_hint}"
+    return text
 
 
 def fetch_in_order(
@@ -109,15 +159,18 @@ def fail_run(warehouse: str, exc: Exception, *, run_id: str, docs_dir: str, tall
                      rows_by_table=tally.rows_by_table, message=message)
 
 
-def finish_run(warehouse: str, *, run_id: str, docs_dir: str, tally: Tally, problems: Iterable[str] = ()) -> dict:
+def finish_run(
+    warehouse: str, *, run_id: str, docs_dir: str, tally: Tally, problems: Iterable[str] = (), retry_hint: str | None = None,
+) -> dict:
     """Close a run that went through: Data Docs, the checks' summary, and the outcome (partial
-    when rows were quarantined, fetches failed or `problems` name something else)."""
+    when rows were quarantined, fetches failed or `problems` name something else; `retry_hint`
+    says how to fetch the retryable failures again)."""
     from flows import tasks
     from warehouse.audit import PARTIAL, SUCCEEDED
 
     docs = tasks.data_docs(docs_dir)
     checks = tasks.check_summary(warehouse, run_id=run_id)
-    message = "; ".join(filter(None, [tally.problems(run_id), *problems])) or None
+    message = "; ".join(filter(None, [tally.problems(run_id, retry_hint), *problems])) or None
     status = PARTIAL if message else SUCCEEDED
     tasks.finish_run(warehouse, run_id=run_id, status=status, ended_at=dt.datetime.now(dt.UTC),
                      rows_by_table=tally.rows_by_table, message=message)

@@ -82,6 +82,18 @@ def plan_nightly(warehouse: str, *, run_date: dt.date, tickers: tuple[str, ...],
     return result
 
 
+@task(name="plan-retry", **TASK_OPTS)
+def plan_retry(warehouse: str, *, run_date: dt.date, lookback_sessions: int, history_sessions: int) -> plans.RetryPlan:
+    """What a retry of the night of `run_date` fetches again, from its fetch outcomes."""
+    with writer(warehouse) as con:
+        outcomes = audit.last_fetch_outcomes(con, run_date)
+        result = plans.plan_retry(
+            con, run_date=run_date, outcomes=outcomes, lookback_sessions=lookback_sessions, history_sessions=history_sessions,
+        )
+    get_run_logger().info(result.describe())
+    return result
+
+
 @task(name="plan-backfill", **TASK_OPTS)
 def plan_backfill(warehouse: str, **kwargs) -> list[plans.BackfillChunk]:
     with writer(warehouse) as con:

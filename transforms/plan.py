@@ -79,6 +79,63 @@ def plan_nightly(
     return plans
 
 
+@dataclasses.dataclass(frozen=True)
+class RetryPlan:
+    """What a retry of a night fetches again: per dataset, the tickers whose last fetch for that
+    night failed in a way a later try may fix; the unknown or delisted ones are left out."""
+
+    run_date: dt.date
+    windows: list[DatasetWindow]
+    retried: dict[str, tuple[str, ...]]
+    not_retried: dict[str, tuple[str, ...]]
+
+    def describe(self) -> str:
+        def listing(by_dataset: dict[str, tuple[str, ...]]) -> str:
+            return "; ".join(f"{d}: {', '.join(t)}" for d, t in by_dataset.items())
+
+        if not self.retried:
+            text = f"nothing to retry for {self.run_date}: no nightly run of that date has a retryable failed fetch"
+        else:
+            text = f"retrying the failed fetches of {self.run_date}: {listing(self.retried)}"
+        if self.not_retried:
+            text += f"; not retried, unknown or delisted: {listing(self.not_retried)}"
+        return text
+
+
+def plan_retry(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_date: dt.date,
+    outcomes: list[dict],
+    lookback_sessions: int,
+    history_sessions: int,
+) -> RetryPlan:
+    """The windows that fetch again what the night's last outcomes (`audit.last_fetch_outcomes`)
+    left failed, each dataset asking only for its failed tickers, over the window the night
+    plans for them (a ticker still without rows gets its first history). A market-wide dataset
+    (put/call ratios, one outcome per session) is fetched again over its night's window."""
+    retried: dict[str, list[str]] = {}
+    not_retried: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o["status"] != "failed":
+            continue
+        # A row from before the column existed says nothing: only a stated false is final.
+        (not_retried if o["retryable"] is False else retried).setdefault(o["dataset"], []).append(o["ticker"])
+    order = {name: i for i, name in enumerate(NIGHTLY_DATASETS)}
+    windows: list[DatasetWindow] = []
+    for name in sorted(retried, key=lambda d: order.get(d, len(order))):
+        market_wide = "ticker" not in DATASETS[name].columns
+        windows += plan_nightly(
+            con, run_date=run_date, tickers=None if market_wide else tuple(sorted(retried[name])),
+            lookback_sessions=lookback_sessions, history_sessions=history_sessions, datasets=(name,),
+        )
+    return RetryPlan(
+        run_date=run_date, windows=windows,
+        retried={d: tuple(sorted(t)) for d, t in sorted(retried.items(), key=lambda kv: order.get(kv[0], len(order)))},
+        not_retried={d: tuple(sorted(t)) for d, t in sorted(not_retried.items(), key=lambda kv: order.get(kv[0], len(order)))},
+    )
+
+
 def build_since(plans: list[DatasetWindow], first_changed: dt.date | None, run_date: dt.date) -> dt.date:
     """Where a night's incremental build starts: the look-back windows' first session (so a
     night whose build failed is rebuilt the next night), or the earliest row the loads changed
@@ -152,7 +209,7 @@ class BackfillChunk:
     sessions: int
     tickers: tuple[str, ...] | None   # None: a market-wide dataset
     status: str = TODO                 # to load | done | refused
-    rows_present: int = 0              # rows raw already holds in this window (for these tickers)
+    rows_present: int = 0              # rows raw already holds in this window (for every ticker asked for)
     reason: str | None = None
 
     @property
@@ -175,16 +232,25 @@ def done_records(con: duckdb.DuckDBPyConnection | None, source_ref: str) -> list
     return [{"dataset": d, "start": s, "end": e, "tickers": None if t is None else set(json.loads(t))} for d, s, e, t in rows]
 
 
+def owed_tickers(
+    records: list[dict], dataset: str, start: dt.date, end: dt.date, tickers: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    """The tickers of `tickers` that no recorded chunk of `dataset` whose window contains
+    [start, end] holds: () when every one is loaded. A market-wide dataset (tickers None) is
+    owed whole (None) unless a market-wide record covers the window."""
+    holding = [r for r in records if r["dataset"] == dataset and r["start"] <= start and r["end"] >= end]
+    if any(r["tickers"] is None for r in holding):
+        return ()
+    if tickers is None:
+        return None
+    have: set[str] = set().union(*(r["tickers"] for r in holding)) if holding else set()
+    return tuple(t for t in tickers if t not in have)
+
+
 def is_covered(records: list[dict], dataset: str, start: dt.date, end: dt.date, tickers: tuple[str, ...] | None) -> bool:
     """True when recorded chunks of `dataset` whose windows contain [start, end] together hold
     every ticker asked for (a market-wide record covers everything)."""
-    holding = [r for r in records if r["dataset"] == dataset and r["start"] <= start and r["end"] >= end]
-    if any(r["tickers"] is None for r in holding):
-        return True
-    if tickers is None:
-        return False
-    have: set[str] = set().union(*(r["tickers"] for r in holding)) if holding else set()
-    return set(tickers) <= have
+    return owed_tickers(records, dataset, start, end, tickers) == ()
 
 
 def rows_present(con: duckdb.DuckDBPyConnection | None, dataset: str, windows: list[tuple[dt.date, dt.date]], tickers: tuple[str, ...] | None) -> list[int]:
@@ -230,8 +296,10 @@ def plan_backfill(
 ) -> list[BackfillChunk]:
     """Every (dataset, chunk) of a backfill with its status: done (an earlier backfill from the
     same source covered it; `force` loads it again), refused (the source cannot serve that
-    dataset for past dates: the reason says why), or to load. `con` may be None (no warehouse
-    yet) or read-only: planning never writes."""
+    dataset for past dates: the reason says why), or to load. A chunk an earlier backfill
+    loaded for some tickers only (the others' fetches failed) is to load for the tickers it
+    still owes, and only those are fetched. `con` may be None (no warehouse yet) or read-only:
+    planning never writes."""
     windows = chunk_windows(start, end, chunk)
     # Rows dated by session are covered by a record spanning the window's sessions; a filing can
     # be dated any day, so fundamentals need the whole calendar window.
@@ -245,11 +313,16 @@ def plan_backfill(
         present = rows_present(con, name, [(lo, hi) for lo, hi, _ in windows], wanted)
         for (lo, hi, n), sessions_span, rows in zip(windows, session_spans, present):
             span = (lo, hi) if ds.published_as else sessions_span
+            owed = owed_tickers(records, name, *span, wanted)
+            chunk_tickers = wanted
             if name in refused:
                 status, reason = REFUSED, refused[name]
-            elif is_covered(records, name, *span, wanted):
+            elif owed == ():
                 status, reason = DONE, "loaded by an earlier backfill from this source"
+            elif owed is not None and len(owed) < len(wanted):
+                chunk_tickers = owed
+                status, reason = TODO, f"{len(owed)} of {len(wanted)} ticker(s) still owed: an earlier backfill loaded the others"
             else:
                 status, reason = TODO, None
-            out.append(BackfillChunk(name, lo, hi, n, wanted, status, rows, reason))
+            out.append(BackfillChunk(name, lo, hi, n, chunk_tickers, status, rows, reason))
     return out

@@ -58,6 +58,13 @@ def _sections(summary: dict) -> list[str]:
     lines: list[str] = []
     if summary.get("rejects"):
         lines += ["## Quarantined rows (first few)", ""] + [f"- {r}" for r in summary["rejects"]] + [""]
+    if summary.get("failed"):
+        lines += ["## Failed fetches", "", "| dataset | ticker | kind | attempts | reason |", "|---|---|---|---:|---|"]
+        for f in summary["failed"]:
+            kind = "retryable" if f["retryable"] else "unknown or delisted"
+            reason = (f["reason"] or "").replace("|", "\\|")
+            lines.append(f"| {f['dataset']} | {f['ticker']} | {kind} | {'' if f['attempts'] is None else f['attempts']} | {reason} |")
+        lines.append("")
     if summary.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in summary["notes"]] + [""]
     checks = summary.get("checks")

@@ -90,6 +90,24 @@ def finish_run(
     return snapshot
 
 
+def last_fetch_outcomes(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> list[dict]:
+    """The latest outcome of every (dataset, ticker) the nightly runs for `run_date` fetched,
+    retries of the night included: what a retry of that night owes."""
+    cur = con.execute(
+        """
+        select o.dataset, o.ticker, o.status, o.retryable, o.attempts, o.reason, o.run_id
+        from audit.fetch_outcomes as o
+        inner join audit.runs as r on o.run_id = r.run_id
+        where r.flow = 'nightly' and json_extract_string(r.parameters, '$.run_date') = ?
+        qualify row_number() over (partition by o.dataset, o.ticker order by o.recorded_at desc, r.started_at desc) = 1
+        order by o.dataset, o.ticker
+        """,
+        [run_date.isoformat()],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
 def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
     cur = con.execute(
         "select run_id, flow, status, started_at, ended_at, message, rows_by_table, parameters, snapshot_id "

@@ -49,6 +49,17 @@ def test_coverage_needs_the_whole_window_and_every_ticker():
     assert not plan.is_covered(records, "option_quotes", D(2025, 1, 2), D(2025, 1, 3), ("SPY",))
 
 
+def test_a_chunk_loaded_for_some_tickers_owes_only_the_others():
+    records = [
+        {"dataset": "prices_daily", "start": D(2025, 1, 1), "end": D(2025, 1, 31), "tickers": {"SPY", "NVDA"}},
+        {"dataset": "prices_daily", "start": D(2025, 1, 6), "end": D(2025, 1, 10), "tickers": {"MSFT"}},
+    ]
+    assert plan.owed_tickers(records, "prices_daily", D(2025, 1, 6), D(2025, 1, 10), ("SPY", "MSFT", "AAPL", "KO")) == ("AAPL", "KO")
+    assert plan.owed_tickers(records, "prices_daily", D(2025, 1, 13), D(2025, 1, 17), ("SPY", "MSFT")) == ("MSFT",)
+    assert plan.owed_tickers(records, "prices_daily", D(2025, 1, 6), D(2025, 1, 10), ("SPY", "MSFT")) == ()
+    assert plan.owed_tickers(records, "putcall_daily", D(2025, 1, 6), D(2025, 1, 10), None) is None
+
+
 def _record(con, dataset, start, end, tickers, source_ref="sample"):
     audit.record_chunk(con, run_id="r1", dataset=dataset, source_ref=source_ref, start=start, end=end, tickers=tickers,
                        delivered=1, inserted=1, updated=0, unchanged=0, rejected=0, loaded_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
@@ -74,6 +85,16 @@ def test_the_plan_marks_done_refused_and_to_load_chunks(con):
         ("prices_daily", D(2025, 2, 3), D(2025, 2, 28), plan.TODO, 0),
         ("option_quotes", D(2025, 1, 1), D(2025, 2, 2), plan.REFUSED, 0),
         ("option_quotes", D(2025, 2, 3), D(2025, 2, 28), plan.REFUSED, 0),
+    ]
+    # A backfill whose NVDA failed in February recorded SPY alone: that chunk owes NVDA only.
+    _record(con, "prices_daily", D(2025, 2, 3), D(2025, 2, 28), ["SPY"])
+    resumed = plan.plan_backfill(
+        con, start=D(2025, 1, 1), end=D(2025, 2, 28), datasets=("prices_daily",), tickers=("SPY", "NVDA"),
+        chunk="month", source_ref="sample",
+    )
+    assert [(c.status, c.tickers, c.reason) for c in resumed] == [
+        (plan.DONE, ("SPY", "NVDA"), "loaded by an earlier backfill from this source"),
+        (plan.TODO, ("NVDA",), "1 of 2 ticker(s) still owed: an earlier backfill loaded the others"),
     ]
     forced = plan.plan_backfill(
         con, start=D(2025, 1, 1), end=D(2025, 2, 28), datasets=("prices_daily",), tickers=("SPY", "NVDA"),
