@@ -35,7 +35,11 @@ from bench.stages import BUILT, LOADED, STORAGE_ENV, STORAGES, copy_base, exists
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-STAGES = ("load", "full_build", "incremental", "checks", "full_checks", "peer", "nightly", "readers", "nights")
+STAGES = ("load", "full_build", "incremental", "checks", "full_checks", "peer", "nightly", "readers", "nights", "live_nightly")
+LIVE_VARIANTS = ("default", "tuned")
+# Stages measured on the default storage only: the live night is bound by its fetches (minutes
+# of network waits), which no storage changes.
+DUCKLAKE_ONLY = {"live_nightly"}
 console = Console()
 
 
@@ -71,6 +75,8 @@ def run_stage(name: str, work: Path, env: dict, market: BenchMarket, i: int) -> 
     log = work / f"{env[STORAGE_ENV]}-{name}-{i}.log"
     if name == "nightly":
         return run_nightly(work, env, market, log)
+    if name == "live_nightly":
+        return run_live_nightly(work, env, market, i)
     out = work / f"{env[STORAGE_ENV]}-{name}-{i}.json"
     wall, rss, code = _child([sys.executable, "-m", "bench.stages", name, str(work), str(out)], env=env, log=log)
     if code != 0:
@@ -93,6 +99,34 @@ def run_nightly(work: Path, env: dict, market: BenchMarket, log: Path) -> dict:
     if code != 0:
         raise SystemExit(f"the nightly run failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
     return {"seconds": wall, "wall_s": wall, "peak_rss_mib": rss}
+
+
+def run_live_nightly(work: Path, env: dict, market: BenchMarket, i: int) -> dict:
+    """The nightly run on the live source for the next session, its 500 tickers served by the
+    fake Yahoo market with latency, rate limits, timeouts, delisted and broken tickers (see
+    bench.stages.stage_live_nightly), once with the default settings and once with the tuned
+    ones, each in a process of its own on a copy of the built warehouse. The figures without a
+    prefix are the default settings'; `tuned_*` the tuned ones'."""
+    env = env | {"BELLWETHER_PROGRESS": "off", "PREFECT_HOME": str(work / ".prefect")}
+    got = {}
+    for variant in LIVE_VARIANTS:
+        stage = f"live_nightly_{variant}"
+        log, out = work / f"{env[STORAGE_ENV]}-{stage}-{i}.log", work / f"{env[STORAGE_ENV]}-{stage}-{i}.json"
+        wall, rss, code = _child([sys.executable, "-m", "bench.stages", stage, str(work), str(out)], env=env, log=log)
+        if code != 0:
+            raise SystemExit(f"bench stage {stage} failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
+        got[variant] = json.loads(out.read_text()) | {"wall_s": wall, "peak_rss_mib": rss}
+        console.print(f"  [{env[STORAGE_ENV]}] live nightly, {variant} settings: {got[variant]['seconds']:.1f} s, "
+                      f"{got[variant]['requests']:,} requests, {got[variant]['retries']:,} retries, peak RSS {rss:,.0f} MiB, "
+                      f"{got[variant]['status']}")
+    default, tuned = got["default"], got["tuned"]
+    return {
+        "seconds": default["seconds"], "requests": default["requests"], "retries": default["retries"],
+        "default_peak_rss_mib": default["peak_rss_mib"], "tuned_s": tuned["seconds"], "tuned_requests": tuned["requests"],
+        "tuned_retries": tuned["retries"], "tuned_peak_rss_mib": tuned["peak_rss_mib"],
+        "peak_rss_mib": max(default["peak_rss_mib"], tuned["peak_rss_mib"]), "wall_s": default["wall_s"] + tuned["wall_s"],
+        "default": default, "tuned": tuned,
+    }
 
 
 def prepare(work: Path, env: dict, market: BenchMarket) -> None:
@@ -146,6 +180,14 @@ FIGURE_STAGES = {
     "maintain_s": ("nights", "maintain_s"),
     "morning_s_before_maintain": ("nights", "morning_s_before"),
     "morning_s_after_maintain": ("nights", "morning_s_after"),
+    "live_nightly_500_s": ("live_nightly", "seconds"),
+    "live_nightly_requests": ("live_nightly", "requests"),
+    "live_nightly_retries": ("live_nightly", "retries"),
+    "live_nightly_peak_rss_mib": ("live_nightly", "default_peak_rss_mib"),
+    "live_nightly_500_tuned_s": ("live_nightly", "tuned_s"),
+    "live_nightly_tuned_requests": ("live_nightly", "tuned_requests"),
+    "live_nightly_tuned_retries": ("live_nightly", "tuned_retries"),
+    "live_nightly_tuned_peak_rss_mib": ("live_nightly", "tuned_peak_rss_mib"),
 }
 
 
@@ -212,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             senv = env | {STORAGE_ENV: storage}
             prepare(scratch, senv, market)
             for stage in only:
+                if stage in DUCKLAKE_ONLY and storage != "ducklake":
+                    console.print(f"  [{storage}] {stage}: measured on the DuckLake only")
+                    continue
                 for i in range(1, args.repeats + 1):
                     r = run_stage(stage, scratch, senv, market, i)
                     runs.setdefault(storage, {}).setdefault(stage, []).append(r)

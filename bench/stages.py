@@ -21,10 +21,16 @@ Stages:
 - nights: (DuckLake) `BELLWETHER_BENCH_NIGHTS` nights in a row as the nightly writes them
   (loads, incremental build, publication), then the lake maintenance: files per table, the
   morning's questions before and after, and what maintenance took.
+- live_nightly_default, live_nightly_tuned: the nightly flow on `--source live` for the next
+  session, the 500 tickers served by the fake Yahoo market (tests/fakes/market.py: latency,
+  429s, timeouts, delisted and broken tickers; CBOE's statistics by the fake CBOE), with
+  Bellwether's default settings or the tuned ones (`LIVE_SETTINGS`): the flow's wall time, the
+  requests made, the retries among them, and which tickers failed.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import os
@@ -424,8 +430,106 @@ def stage_nights(work: Path, market: BenchMarket) -> dict:
     }
 
 
+# The fake Yahoo of the live stages: each request waits 50-300 ms; 2% of data requests are
+# rate limited and 1% hang until the client's timeout; 3 tickers are delisted and 2 answer HTTP
+# 500 to everything. Its shares do not grow with concurrency, unlike a real Yahoo's.
+LIVE_MARKET = {"latency_s": (0.05, 0.3), "rate_limit_share": 0.02, "timeout_share": 0.01, "timeout_wait_s": None, "seed": 15}
+LIVE_FAILING = {"n_delisted": 3, "n_broken": 2}
+# Bellwether's settings for a live night: its defaults, and the ones measured best for 500
+# tickers against the fake (README, "The live sources").
+LIVE_SETTINGS = {
+    "default": {},
+    "tuned": {
+        "BELLWETHER_YAHOO_MAX_WORKERS": "16",
+        "BELLWETHER_YAHOO_BATCH_SIZE": "500",
+        "BELLWETHER_YAHOO_PAUSE_S": "0",
+        "BELLWETHER_YAHOO_TIMEOUT_S": "3",
+        "BELLWETHER_RETRY_BASE_DELAY_S": "0.25",
+        "BELLWETHER_RETRY_MAX_DELAY_S": "4",
+    },
+}
+
+
+def _fresh_yfinance(cache_dir: Path) -> str:
+    """yfinance as on a machine that ran last night: its caches (the persisted Yahoo cookie, each
+    ticker's timezone) in `cache_dir`, and no state left from earlier in this process. Returns
+    the cache folder it used before."""
+    from yfinance import base, cache
+    from yfinance.data import SingletonMeta, YfData
+
+    before = cache._TzDBManager.get_location()
+    SingletonMeta._instances.pop(YfData, None)
+    YfData.cache_get.cache_clear()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache.set_cache_location(str(cache_dir))
+    base._tz_info_fetch_ctr = 0
+    return before
+
+
+def stage_live_nightly(work: Path, market: BenchMarket, variant: str, *, fake: dict | None = None) -> dict:
+    """The nightly for the next session through the fake Yahoo market, with the settings of
+    `variant`; the flow's wall time (the fake's answers are generated before the clock starts)."""
+    import functools
+
+    import sources.live as live
+    from flows.nightly import nightly
+    from sources import calendar, registry
+    from tests.fakes.cboe import FakeCboeSession
+    from tests.fakes.market import DATA_ROUTES, FakeMarket, pick_failing
+    from tests.fakes.yahoo import FakeYahooSession
+    from yfinance import cache
+
+    day = market.next_session
+    delisted, broken = pick_failing(market.source.universe, **LIVE_FAILING)
+    yahoo = FakeMarket(market.source, today=day, delisted=delisted, broken=broken, **(fake if fake is not None else LIVE_MARKET))
+    yahoo.warm()
+    session = FakeYahooSession(market=yahoo)
+    lookback = calendar.sessions_back(day, 5)
+    cboe = FakeCboeSession(yahoo.cboe_bodies(lookback, day))
+    after_close = calendar.session_close(day) + dt.timedelta(hours=2)
+    warehouse = copy_base(work, BUILT, f"live-{variant}")
+    universe = market.write_universe(work / f"universe-{market.n_tickers}.csv")
+    previous_cache = _fresh_yfinance(work / f"yfinance-{variant}")
+    for t in market.source.tickers:  # yesterday's night looked their timezones up
+        cache.get_tz_cache().store(t, calendar.MARKET_TZ)
+    real_make = live.make_live_source
+    saved_env = {k: os.environ.get(k) for k in LIVE_SETTINGS[variant]}
+    live.make_live_source = functools.partial(real_make, yahoo_session=session, cboe_session=cboe, now=lambda: after_close)
+    registry.make_source.cache_clear()
+    os.environ.update(LIVE_SETTINGS[variant])
+    try:
+        began = time.perf_counter()
+        summary = nightly(run_date=day, source="live", warehouse=warehouse, universe=str(universe))
+        seconds = time.perf_counter() - began
+    finally:
+        live.make_live_source = real_make
+        registry.make_source.cache_clear()
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        cache.set_cache_location(previous_cache)
+    trail = list(session.trail)
+    failed: dict[str, dict[str, list[str]]] = {}
+    for f in summary.get("failed", []):
+        kind = "retryable" if f["retryable"] else "delisted"
+        failed.setdefault(f["dataset"], {}).setdefault(kind, []).append(f["ticker"])
+    failures = collections.Counter(str(c.status) for c in trail if c.route in DATA_ROUTES and c.status != 200)
+    return {
+        "seconds": seconds, "variant": variant, "settings": LIVE_SETTINGS[variant], "status": summary["status"],
+        "requests": FakeMarket.requests(trail), "retries": FakeMarket.retries(trail),
+        "requests_by_route": dict(collections.Counter(c.route for c in trail)),
+        "failed_answers": dict(sorted(failures.items())), "failed": {d: {k: sorted(v) for k, v in kinds.items()} for d, kinds in failed.items()},
+        "delisted": sorted(delisted), "broken": sorted(broken),
+        "loaded": {ld["table"]: ld["inserted"] + ld["updated"] + ld["unchanged"] for ld in summary["loads"]},
+    }
+
+
 STAGES["readers"] = stage_readers
 STAGES["nights"] = stage_nights
+STAGES["live_nightly_default"] = lambda work, market: stage_live_nightly(work, market, "default")
+STAGES["live_nightly_tuned"] = lambda work, market: stage_live_nightly(work, market, "tuned")
 
 
 def main(argv: list[str]) -> int:
