@@ -96,6 +96,7 @@ def test_the_nights_stage_writes_nights_then_compacts(bench_work, monkeypatch):
     assert result["files_after"]["files"] < result["files_before"]["files"]
 
 
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # yfinance's own inplace calls
 def test_the_live_nightly_stage_runs_the_night_through_the_fake_yahoo_and_counts_its_requests(bench_work, prefect_harness, yf_isolated):
     """No latency and no random failures here (speed is the benchmark's business): the night
     ends partial naming the fake's delisted and broken tickers, and the counts add up."""
