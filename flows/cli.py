@@ -204,6 +204,19 @@ def run(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def _print_failed(failed: list[dict]) -> None:
+    """Every failed fetch of a run, one row each (the run's message names them per dataset)."""
+    if not failed:
+        return
+    t = Table(title="Failed fetches (every one; audit.fetch_outcomes keeps them)", title_justify="left")
+    for c in ("dataset", "ticker", "kind", "attempts", "reason"):
+        t.add_column(c, justify="right" if c == "attempts" else "left", no_wrap=c != "reason")
+    for f in failed:
+        kind = "retryable" if f["retryable"] else "unknown or delisted"
+        t.add_row(f["dataset"], f["ticker"], kind, "" if f["attempts"] is None else str(f["attempts"]), (f["reason"] or "")[:120])
+    console.print(t)
+
+
 def _print_summary(summary: dict) -> None:
     console.rule(f"Bellwether nightly {summary['run_date']} ({summary['source']}): {summary['status']}")
     if summary.get("retry") and summary.get("retry") != summary.get("message"):
@@ -217,14 +230,7 @@ def _print_summary(summary: dict) -> None:
         for ld in summary["loads"]:
             t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("delivered", "inserted", "updated", "unchanged", "rejected")))
         console.print(t)
-    if summary.get("failed"):
-        t = Table(title="Failed fetches (every one; audit.fetch_outcomes keeps them)", title_justify="left")
-        for c in ("dataset", "ticker", "kind", "attempts", "reason"):
-            t.add_column(c, justify="right" if c == "attempts" else "left", no_wrap=c != "reason")
-        for f in summary["failed"]:
-            kind = "retryable" if f["retryable"] else "unknown or delisted"
-            t.add_row(f["dataset"], f["ticker"], kind, "" if f["attempts"] is None else str(f["attempts"]), (f["reason"] or "")[:120])
-        console.print(t)
+    _print_failed(summary.get("failed", []))
     for line in summary.get("rejects", [])[:10]:
         console.print(f"[yellow]quarantined[/] {line}", highlight=False)
     for note in summary.get("notes", [])[:10]:
@@ -389,14 +395,7 @@ def _print_backfill(summary: dict, shown: list[str] = ()) -> None:
         for ld in loads_by_table(summary["loads"]):
             t.add_row(ld["table"], ld["window"], *(f"{ld[k]:,}" for k in ("chunks", "delivered", "inserted", "updated", "unchanged", "rejected")))
         console.print(t)
-    if summary.get("failed"):
-        t = Table(title="Failed fetches (every one; audit.fetch_outcomes keeps them)", title_justify="left")
-        for c in ("dataset", "ticker", "kind", "attempts", "reason"):
-            t.add_column(c, justify="right" if c == "attempts" else "left", no_wrap=c != "reason")
-        for f in summary["failed"]:
-            kind = "retryable" if f["retryable"] else "unknown or delisted"
-            t.add_row(f["dataset"], f["ticker"], kind, "" if f["attempts"] is None else str(f["attempts"]), (f["reason"] or "")[:120])
-        console.print(t)
+    _print_failed(summary.get("failed", []))
     for line in summary.get("rejects", [])[:10]:
         console.print(f"[yellow]quarantined[/] {line}", highlight=False)
     for note in [n for n in summary.get("notes", []) if n not in shown][:10]:
