@@ -316,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         "targets": verdicts(main_figures),
         "by_storage": by_storage,
         "wall_s": round(time.perf_counter() - began, 1),
-    } | ({"before_ducklake": before} if before else {})
+    } | ({"before_ducklake": before} if before else {}) | (
+        # Each performance change's own before/after, written by hand with how it was measured
+        # (a profile of one model or one load on the prepared warehouse): kept across runs.
+        {"changes": previous["changes"]} if previous.get("changes") else {}
+    )
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     console.print(f"figures written to {out}")
     return 0

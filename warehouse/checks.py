@@ -328,7 +328,15 @@ class Expectations:
             )
         )
         frame = frame.reset_index(drop=True)
-        run = checkpoint.run(batch_parameters={"dataframe": frame})
+        try:
+            run = checkpoint.run(batch_parameters={"dataframe": frame})
+        finally:
+            # The data source's execution engine keeps every batch it loaded (frame included)
+            # for the context's life: a run's checks over 2.5-million-row tables held each
+            # chunk, 3 GiB by the last table of a full build's checks. Nothing reads them again.
+            batches = self._source.get_execution_engine().batch_manager
+            batches.reset_batch_cache()
+            batches.batch_data_cache.clear()
         (validation,) = run.run_results.values()
         out = []
         by_i = {er.expectation_config.meta["bellwether_i"]: er for er in validation.results}

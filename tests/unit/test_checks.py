@@ -244,6 +244,24 @@ def test_data_docs_site_is_written(tmp_path):
     assert index == tmp_path / "docs" / "index.html" and "raw.t" in index.read_text()
 
 
+def test_validated_frames_are_not_kept_by_the_context(tmp_path):
+    """Great Expectations' execution engine caches every batch it loads for the context's life:
+    a run's checks over a full build held every chunk (3 GiB at 500 tickers). No frame holding
+    the checked column may outlive its validation, and Data Docs still render every one."""
+    import gc
+
+    gx = checks.Expectations(tmp_path / "docs")
+    column = "checked_and_then_freed"
+    c = checks.Check("x", "expectation", "error", "quarantine", "ExpectColumnValuesToBeBetween", {"column": column, "min_value": 0})
+    for table in ("marts.a", "marts.b"):
+        assert gx.validate(pd.DataFrame({column: [1.0, 2.0, -3.0]}), [c], suite_name=table)[0]["success"] is False
+    gc.collect()
+    kept = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and column in o.columns]
+    assert kept == []
+    text = gx.build_docs().read_text()
+    assert "marts.a" in text and "marts.b" in text
+
+
 def test_results_map_to_their_checks_whatever_order_gx_returns(gx):
     # Great Expectations groups results by column: the close > 0 failure must not be reported
     # as the adj_close check's.
