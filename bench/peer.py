@@ -16,7 +16,8 @@ COMPLACENT_MAX, FEARFUL_MIN = 20, 80
 SMA_WINDOWS = (20, 50, 100, 125, 200)
 
 
-def _pct_diff(a: pd.Series, b: pd.Series) -> pd.Series:
+def _pct_diff(a, b):
+    """a's change from b in percent: pandas Series or Polars expressions alike."""
     return 100 * (a / b - 1)
 
 

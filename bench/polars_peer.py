@@ -12,11 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from bench.peer import COMPLACENT_MAX, FEARFUL_MIN, SMA_WINDOWS, write_tables
-
-
-def _pct_diff(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    return 100 * (a / b - 1)
+from bench.peer import COMPLACENT_MAX, FEARFUL_MIN, SMA_WINDOWS, _pct_diff, write_tables
 
 
 def technicals(prices: pl.DataFrame) -> pl.DataFrame:

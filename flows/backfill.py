@@ -248,7 +248,7 @@ def backfill(
         tasks.maintain_lake(settings.warehouse)
     summary = base | outcome | {
         "plan": plan_table(chunks), "loads": tally.loads, "rejects": tally.rejects,
-        "failures": tally.failures, "failed": tally.failed, "notes": tally.notes,
+        "failed": tally.failed, "notes": tally.notes,
         "chunks_loaded": len(todo), "chunks_skipped": sum(c.status == plans.DONE for c in chunks),
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     }

@@ -219,7 +219,7 @@ def _print_failed(failed: list[dict]) -> None:
 
 def _print_summary(summary: dict) -> None:
     console.rule(f"Bellwether nightly {summary['run_date']} ({summary['source']}): {summary['status']}")
-    if summary.get("retry") and summary.get("retry") != summary.get("message"):
+    if summary.get("retry"):
         console.print(summary["retry"], highlight=False)
     if summary.get("message"):
         console.print(summary["message"], highlight=False)

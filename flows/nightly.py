@@ -129,7 +129,7 @@ def nightly(
                 history_sessions=settings.history_sessions,
             )
             if not retry.windows:
-                return base | {"status": SUCCEEDED, "message": retry.describe(), "retry": retry.describe(), "loads": [], "builds": []}
+                return base | {"status": SUCCEEDED, "retry": retry.describe(), "loads": [], "builds": []}
         tasks.start_run(settings.warehouse, run_id=run_id, flow="nightly", parameters=parameters, started_at=started_at)
         try:
             universe_frame = tasks.load_universe_table(
@@ -165,7 +165,7 @@ def nightly(
         tasks.maintain_lake(settings.warehouse)
 
     summary = base | outcome | {
-        "warehouse": settings.warehouse, "loads": tally.loads, "rejects": tally.rejects, "failures": tally.failures,
+        "warehouse": settings.warehouse, "loads": tally.loads, "rejects": tally.rejects,
         "failed": tally.failed, "notes": tally.notes, "headline": top, "report": report,
         "builds": [{"relation": b.relation, "mode": b.mode, "rows": b.rows, "rows_written": b.rows_written} for b in builds],
     } | ({"retry": retry.describe()} if retry is not None else {})

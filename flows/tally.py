@@ -18,7 +18,6 @@ class Tally:
     loads: list[dict] = dataclasses.field(default_factory=list)
     rejects: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
-    failures: list[str] = dataclasses.field(default_factory=list)
     # One per failed fetch outcome: dataset, ticker, window, retryable, attempts, reason.
     failed: list[dict] = dataclasses.field(default_factory=list)
     # The tickers (or market-wide requests) each dataset got an outcome for, failed or not.
@@ -42,11 +41,10 @@ class Tally:
         if result.first_changed is not None:
             self.first_changed = min(filter(None, (self.first_changed, result.first_changed)))
         self.rejects += describe_rejects(batch.rejects, limit=5)
-        self.failures += [f"{window.dataset} {o.ticker} ({window.start}..{window.end}): {o.reason}" for o in batch.failed.itertuples()]
         self.failed += [
             {
                 "dataset": window.dataset, "ticker": o.ticker, "window": f"{window.start}..{window.end}",
-                "retryable": _stated(o.retryable, default=True), "attempts": _count(o.attempts), "reason": o.reason,
+                "retryable": bool(o.retryable), "attempts": _count(o.attempts), "reason": o.reason,
             }
             for o in batch.failed.itertuples()
         ]
@@ -65,14 +63,6 @@ class Tally:
         if self.quarantined:
             out.append(f"{self.quarantined:,} row(s) quarantined: see audit.quarantine for run {run_id}")
         return "; ".join(out) or None
-
-
-def _stated(value, *, default: bool) -> bool:
-    """A nullable flag of an outcome row (NumPy's bool, pandas' NA) as a plain bool."""
-    try:
-        return default if value is None else bool(value)
-    except TypeError:  # NA: not stated
-        return default
 
 
 def _count(value) -> int | None:

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sources.base import DEFAULT_UNIVERSE, load_universe
+from sources.base import DEFAULT_UNIVERSE, load_universe, ticker_from_stem
 from sources.contract import ContractError
+from sources.files import _date_in_name
 
 SOURCE_COLUMNS = {"Symbol": "symbol", "Security": "name", "GICS Sector": "sector", "GICS Sub-Industry": "sub_industry",
                   "CIK": "cik"}
@@ -101,13 +102,12 @@ def build(constituents: pd.DataFrame, funds: pd.DataFrame | None = None) -> pd.D
     funds = load_universe(DEFAULT_UNIVERSE) if funds is None else funds
     funds = funds[funds["role"] != "stock"].assign(sub_industry=None)[OUTPUT_COLUMNS]
     stocks = constituents.copy()
-    stocks["ticker"] = stocks["symbol"].str.upper().str.replace(".", "-", regex=False)
-    stocks["cohort"] = stocks["ticker"].map(lambda t: "ai" if t in AI_COHORT else "non_ai")
+    stocks["ticker"] = stocks["symbol"].map(ticker_from_stem)
     # One company, one stock: the first class by name among the rows sharing a CIK.
-    first_class = stocks.sort_values(["cik", "name", "ticker"]).drop_duplicates("cik")["ticker"]
-    stocks["role"] = stocks["ticker"].map(lambda t: "stock" if t in set(first_class) else "share_class")
+    first_class = stocks.sort_values(["cik", "name", "ticker"]).drop_duplicates("cik").set_index("cik")["ticker"]
+    stocks["role"] = stocks["ticker"].isin(first_class).map({True: "stock", False: "share_class"})
     # A second class follows its company's cohort (GOOG is as much an AI name as GOOGL).
-    company_cohort = stocks[stocks["role"] == "stock"].set_index("cik")["cohort"]
+    company_cohort = first_class.map(lambda t: "ai" if t in AI_COHORT else "non_ai")
     stocks["cohort"] = stocks["cik"].map(company_cohort)
     clash = sorted(set(funds["ticker"]) & set(stocks["ticker"]))
     if clash:
@@ -141,5 +141,4 @@ def write(universe: pd.DataFrame, path: Path | str, *, source: str, as_of: dt.da
 
 def as_of_from_name(path: Path | str) -> dt.date | None:
     """The list's date from its file name (`sp500_constituents_2026-08-08.csv`), if it has one."""
-    found = re.search(r"(\d{4}-\d{2}-\d{2})", Path(path).name)
-    return dt.date.fromisoformat(found.group(1)) if found else None
+    return _date_in_name(Path(Path(path).name))

@@ -298,7 +298,7 @@ class _StatusLog(curl_requests.Session):
     def request(self, method, url, *args, **kwargs):
         if self.proxies and "proxies" not in kwargs and "proxy" not in kwargs:
             kwargs["proxies"] = self.proxies
-        kwargs["timeout"] = self.timeout_s  # yfinance asks for 30 s on all but history
+        kwargs["timeout"] = self.timeout_s  # the one timeout for every request (yfinance asks 10 or 30 s)
         response = self.inner.request(method, url, *args, **kwargs)
         parts = urlsplit(str(url))
         if parts.hostname not in _HANDSHAKE_HOSTS and not parts.path.endswith("/getcrumb"):
@@ -461,7 +461,6 @@ class YahooSource:
             frame = fetch.ticker().history(
                 start=start.isoformat(), end=(end + dt.timedelta(days=1)).isoformat(), interval="1d",
                 auto_adjust=False, actions=True, repair=False, prepost=False, keepna=False,
-                timeout=self.session.timeout_s,
             )
             return _price_frame(frame, fetch)
 

@@ -115,7 +115,8 @@ def _untracked_in_checkout() -> set[str]:
 
 
 def pytest_sessionstart(session):
-    session.config._bellwether_untracked = _untracked_in_checkout()
+    if not hasattr(session.config, "workerinput"):  # only the controller checks (sessionfinish)
+        session.config._bellwether_untracked = _untracked_in_checkout()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -82,24 +82,30 @@ def _stocks(n: int | None) -> str:
     return f"{n or 0:,} stock" + ("" if n == 1 else "s")
 
 
-def market_value_sentence(brief: dict) -> str:
-    """The day's market value change, saying which stocks it covers: all of them, "487 of 503
-    stocks (96% of their market cap)", or how many have no market cap at all (then their share
-    cannot be known). Never "the universe" when one name had a market cap."""
+def market_value_coverage(brief: dict) -> str:
+    """Which stocks the day's market value change covers: "all 500 stocks", "487 of 503 stocks
+    (96% of their market cap)", "4 of 16 stocks (share of market cap unknown: 12 have no
+    market cap)", or why there is no figure. Never "the universe" when one name had a cap."""
     n, m = brief.get("market_cap_n_stocks") or 0, brief.get("market_cap_n_members") or 0
     without, coverage = brief.get("market_cap_n_without") or 0, brief.get("market_cap_coverage_pct")
     if n == 0:
-        return "Market value change: no stock was priced this session."
+        return "no stock was priced this session"
     if m == 0:
-        return (f"Market value change: unknown, none of the {_stocks(n)} has a market cap and a previous close "
-                f"({without:,} have no market cap at all).")
-    change = f"{_usd_bn(brief.get('market_cap_change_usd'))} ({fmt_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)})"
+        return f"none of the {_stocks(n)} has a market cap and a previous close ({without:,} have no market cap at all)"
     if m == n:
-        return f"Market value change of all {_stocks(n)}: {change}."
+        return f"all {_stocks(n)}"
     if without:
-        return (f"Market value change of {m:,} of {_stocks(n)}: {change} (share of market cap unknown: "
-                f"{without:,} {'has' if without == 1 else 'have'} no market cap).")
-    return f"Market value change of {m:,} of {_stocks(n)} ({fmt_num(coverage, 0)}% of their market cap): {change}."
+        return f"{m:,} of {_stocks(n)} (share of market cap unknown: {without:,} {'has' if without == 1 else 'have'} no market cap)"
+    return f"{m:,} of {_stocks(n)} ({fmt_num(coverage, 0)}% of their market cap)"
+
+
+def market_value_sentence(brief: dict) -> str:
+    """The day's market value change, saying which stocks it covers (market_value_coverage)."""
+    coverage = market_value_coverage(brief)
+    if not (brief.get("market_cap_n_stocks") and brief.get("market_cap_n_members")):
+        return f"Market value change: {'unknown, ' if brief.get('market_cap_n_stocks') else ''}{coverage}."
+    change = f"{_usd_bn(brief.get('market_cap_change_usd'))} ({fmt_num(brief.get('market_cap_return_pct'), suffix='%', signed=True)})"
+    return f"Market value change of {coverage}: {change}."
 
 
 def _cohort_change(brief: dict, cohort: str) -> str:

@@ -117,22 +117,22 @@ def plan_retry(
     retried: dict[str, list[str]] = {}
     not_retried: dict[str, list[str]] = {}
     for o in outcomes:
-        if o["status"] != "failed":
-            continue
-        # A row from before the column existed says nothing: only a stated false is final.
-        (not_retried if o["retryable"] is False else retried).setdefault(o["dataset"], []).append(o["ticker"])
-    order = {name: i for i, name in enumerate(NIGHTLY_DATASETS)}
+        if o["status"] == "failed":
+            (retried if o["retryable"] else not_retried).setdefault(o["dataset"], []).append(o["ticker"])
+    # Nightly datasets only (the outcomes are the nightly runs'), in the night's order.
+    in_order = [d for d in NIGHTLY_DATASETS if d in retried]
     windows: list[DatasetWindow] = []
-    for name in sorted(retried, key=lambda d: order.get(d, len(order))):
-        market_wide = "ticker" not in DATASETS[name].columns
+    for name in in_order:
+        # A market-wide dataset (no ticker column) is planned over its night's window whatever
+        # tickers are passed.
         windows += plan_nightly(
-            con, run_date=run_date, tickers=None if market_wide else tuple(sorted(retried[name])),
+            con, run_date=run_date, tickers=tuple(sorted(retried[name])),
             lookback_sessions=lookback_sessions, history_sessions=history_sessions, datasets=(name,),
         )
     return RetryPlan(
         run_date=run_date, windows=windows,
-        retried={d: tuple(sorted(t)) for d, t in sorted(retried.items(), key=lambda kv: order.get(kv[0], len(order)))},
-        not_retried={d: tuple(sorted(t)) for d, t in sorted(not_retried.items(), key=lambda kv: order.get(kv[0], len(order)))},
+        retried={d: tuple(sorted(retried[d])) for d in in_order},
+        not_retried={d: tuple(sorted(not_retried[d])) for d in NIGHTLY_DATASETS if d in not_retried},
     )
 
 

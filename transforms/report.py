@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 from markdown_it import MarkdownIt
 
-from transforms.brief import brief_markdown, fmt_num, md_table, read_brief
+from transforms.brief import _usd_bn, brief_markdown, fmt_num, market_value_coverage, md_table, read_brief
 
 FOCUS = ("SPY", "QQQ", "XLK", "NVDA")
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in the text is escaped
@@ -246,8 +246,6 @@ def _card(label: str, value: str, note: str, trend: float | None = None, small: 
 
 def summary_cards(brief: dict) -> str:
     """The five figures an analyst reads first, each with what it covers."""
-    from transforms.brief import market_value_sentence
-
     moves = brief.get("index_moves") or []
     index = (" · ".join(f"{m['ticker']} {fmt_num(m['return_1d_pct'], 1, '%', signed=True)}" for m in moves[:3]) if moves else "n/a")
     first = moves[0]["return_1d_pct"] if moves else None
@@ -255,11 +253,7 @@ def summary_cards(brief: dict) -> str:
                    first, small=True)]
 
     change = brief.get("market_cap_change_usd")
-    coverage = market_value_sentence(brief).split(":", 1)[0].replace("Market value change of ", "").replace("Market value change", "")
-    value = "n/a" if change is None else f"{change / 1e9:+,.1f} bn USD"
-    note = coverage.strip() or "no stock was priced"
-    if brief.get("market_cap_n_without"):
-        note += f"; {brief['market_cap_n_without']:,} without a market cap"
+    value, note = _usd_bn(change), market_value_coverage(brief)
     cards.append(_card("Market value change", value, note, change))
 
     ratio = brief.get("putcall_total_ratio")

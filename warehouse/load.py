@@ -91,32 +91,28 @@ def _upsert(
     if frame.empty:
         return 0, 0, None
     view, typed = "bellwether_incoming", "bellwether_typed"
-    con.register(view, _arrow(frame))
-    if date_column is not None and date_column in key:
+    lineage = {"source": source, "run_id": run_id, "loaded_at": loaded_at}
+    dated = date_column is not None and date_column in key
+    lo = hi = None
+    if dated:
         lo, hi = (pd.Timestamp(frame[date_column].min()).date(), pd.Timestamp(frame[date_column].max()).date())
-        if not _has_rows_between(con, table, date_column, lo, hi):
+    con.register(view, _arrow(frame))
+    try:
+        if dated and not _has_rows_between(con, table, date_column, lo, hi):
             # An append (a backfill chunk or a night of new dates): no key of the batch can be
             # in the table, so one INSERT does, once the batch's own keys are known unique.
-            try:
-                return _append(con, table, columns, key, view, source=source, run_id=run_id, loaded_at=loaded_at), 0, lo
-            finally:
-                _unregister(con, view)
-    try:
-        casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in columns.items())
-        con.execute(
-            f"create or replace temp table {typed} as select {casts}, cast($source as varchar) as source, "
-            f"cast($run_id as varchar) as run_id, cast($loaded_at as timestamptz) as loaded_at from {view}",
-            {"source": source, "run_id": run_id, "loaded_at": loaded_at},
-        )
+            key_casts = ", ".join(f"cast({c} as {columns[c]}) as {c}" for c in key)
+            _refuse_duplicates(con, f"(select {key_casts} from {view})", key, f"{table}: the batch")
+            appended = con.execute(f"insert into {table} by name {_typed_select(columns, view)}", lineage).fetchone()[0]
+            return int(appended), 0, lo
+        con.execute(f"create or replace temp table {typed} as {_typed_select(columns, view)}", lineage)
     finally:
         _unregister(con, view)
     try:
         _refuse_duplicates(con, typed, key, f"{table}: the batch")
         on = " and ".join(f"t.{k} = i.{k}" for k in key)
         params: dict = {}
-        lo = None
-        if date_column is not None and date_column in key:
-            lo, hi = con.execute(f"select min({date_column}), max({date_column}) from {typed}").fetchone()
+        if dated:
             on += f" and t.{date_column} between $lo and $hi"
             params = {"lo": lo, "hi": hi}
         value_cols = [c for c in columns if c not in key] + ["source"]
@@ -154,18 +150,12 @@ def _has_rows_between(con: duckdb.DuckDBPyConnection, table: str, date_column: s
                        {"lo": lo, "hi": hi}).fetchone()[0]
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], key: tuple[str, ...], view: str, *,
-            source: str, run_id: str, loaded_at: dt.datetime) -> int:
-    """Insert every row of the registered batch `view` into `table`, whose key range it does
-    not overlap; refused before anything is written when the batch repeats a key."""
+def _typed_select(columns: dict[str, str], view: str) -> str:
+    """The registered batch `view` cast to the table's types, with the load's lineage
+    ($source, $run_id, $loaded_at)."""
     casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in columns.items())
-    key_casts = ", ".join(f"cast({c} as {columns[c]}) as {c}" for c in key)
-    _refuse_duplicates(con, f"(select {key_casts} from {view})", key, f"{table}: the batch")
-    return int(con.execute(
-        f"insert into {table} by name select {casts}, cast($source as varchar) as source, "
-        f"cast($run_id as varchar) as run_id, cast($loaded_at as timestamptz) as loaded_at from {view}",
-        {"source": source, "run_id": run_id, "loaded_at": loaded_at},
-    ).fetchone()[0])
+    return (f"select {casts}, cast($source as varchar) as source, cast($run_id as varchar) as run_id, "
+            f"cast($loaded_at as timestamptz) as loaded_at from {view}")
 
 
 def _refuse_duplicates(con: duckdb.DuckDBPyConnection, relation: str, key: tuple[str, ...], what: str, params: dict | None = None) -> None:

@@ -63,36 +63,7 @@ cohort_days as (
         on valuations.ticker = memberships.ticker
 ),
 
-cohort_multiples as (
-    select
-        trade_date,
-        cohort,
-        aggregate_multiple(market_cap, forward_pe) as aggregate_forward_pe,
-        median(forward_pe) as median_forward_pe,
-        aggregate_multiple(market_cap, trailing_pe) as aggregate_trailing_pe,
-        aggregate_multiple(market_cap, price_to_sales_ttm) as aggregate_price_to_sales,
-        median(price_to_sales_ttm) as median_price_to_sales
-    from cohort_days
-    group by trade_date, cohort
-),
-
-with_ratio as (
-    select
-        trade_date,
-        cohort,
-        aggregate_forward_pe,
-        median_forward_pe,
-        aggregate_trailing_pe,
-        aggregate_price_to_sales,
-        median_price_to_sales,
-        max(median_price_to_sales) filter (where cohort = 'ai') over by_day
-        / max(median_price_to_sales) filter (where cohort = 'non_ai') over by_day
-            as ai_to_non_ai_price_to_sales
-    from cohort_multiples
-    window by_day as (partition by trade_date)
-),
-
-cohort_members as (
+cohort_figures as (
     select
         trade_date,
         cohort,
@@ -100,36 +71,40 @@ cohort_members as (
         list(ticker order by market_cap desc, ticker asc) as members,
         sum(market_cap) as market_cap,
         count(forward_pe) as n_forward_pe,
+        aggregate_multiple(market_cap, forward_pe) as aggregate_forward_pe,
+        median(forward_pe) as median_forward_pe,
         count(trailing_pe) as n_trailing_pe,
+        aggregate_multiple(market_cap, trailing_pe) as aggregate_trailing_pe,
         median(trailing_pe) as median_trailing_pe,
-        count(price_to_sales_ttm) as n_price_to_sales
+        count(price_to_sales_ttm) as n_price_to_sales,
+        aggregate_multiple(market_cap, price_to_sales_ttm) as aggregate_price_to_sales,
+        median(price_to_sales_ttm) as median_price_to_sales
     from cohort_days
     group by trade_date, cohort
 ),
 
 final as (
     select
-        cohort_members.trade_date,
-        cohort_members.cohort,
-        cohort_members.n_members,
-        cohort_members.members,
-        cohort_members.market_cap,
-        cohort_members.n_forward_pe,
-        with_ratio.aggregate_forward_pe,
-        with_ratio.median_forward_pe,
-        cohort_members.n_trailing_pe,
-        with_ratio.aggregate_trailing_pe,
-        cohort_members.median_trailing_pe,
-        cohort_members.n_price_to_sales,
-        with_ratio.aggregate_price_to_sales,
-        with_ratio.median_price_to_sales,
-        with_ratio.ai_to_non_ai_price_to_sales
-    from cohort_members
-    inner join with_ratio
-        on
-            cohort_members.trade_date = with_ratio.trade_date
-            and cohort_members.cohort = with_ratio.cohort
-    where cohort_members.trade_date >= $start_date
+        trade_date,
+        cohort,
+        n_members,
+        members,
+        market_cap,
+        n_forward_pe,
+        aggregate_forward_pe,
+        median_forward_pe,
+        n_trailing_pe,
+        aggregate_trailing_pe,
+        median_trailing_pe,
+        n_price_to_sales,
+        aggregate_price_to_sales,
+        median_price_to_sales,
+        max(median_price_to_sales) filter (where cohort = 'ai') over by_day
+        / max(median_price_to_sales) filter (where cohort = 'non_ai') over by_day
+            as ai_to_non_ai_price_to_sales
+    from cohort_figures
+    where trade_date >= $start_date
+    window by_day as (partition by trade_date)
 )
 
 select * from final

@@ -165,7 +165,7 @@ with_forward as (
 ),
 
 -- Stale figures are dropped: the date must be within the age limits of their sources.
-current_figures as (
+usable_figures as (
     select
         ticker,
         trade_date,
@@ -173,29 +173,15 @@ current_figures as (
         market_cap,
         trade_date - period_end <= valuation_fundamentals_max_age_days() as is_fundamentals_current,
         trade_date - snapshot_date <= valuation_snapshot_max_age_days() as is_snapshot_current,
-        period_end,
-        revenue_ttm,
-        diluted_eps_adjusted_ttm,
-        snapshot_date,
-        forward_eps
-    from with_forward
-),
-
-usable_figures as (
-    select
-        ticker,
-        trade_date,
-        close,
-        market_cap,
         case when is_fundamentals_current then diluted_eps_adjusted_ttm end as trailing_eps,
         case when is_snapshot_current then forward_eps end as forward_eps,
         case when is_fundamentals_current then revenue_ttm end as revenue_ttm,
         case when is_fundamentals_current then period_end end as fundamentals_period_end,
         case when is_snapshot_current then snapshot_date end as forward_eps_as_of
-    from current_figures
+    from with_forward
 ),
 
-multiples as (
+final as (
     select
         ticker,
         trade_date,
@@ -210,23 +196,6 @@ multiples as (
         fundamentals_period_end,
         forward_eps_as_of
     from usable_figures
-),
-
-final as (
-    select
-        ticker,
-        trade_date,
-        close,
-        market_cap,
-        trailing_eps,
-        trailing_pe,
-        forward_eps,
-        forward_pe,
-        revenue_ttm,
-        price_to_sales_ttm,
-        fundamentals_period_end,
-        forward_eps_as_of
-    from multiples
     where trade_date >= $start_date
 )
 

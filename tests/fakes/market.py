@@ -172,27 +172,11 @@ class FakeMarket:
         self._asked: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
 
-    @classmethod
-    def sized(
-        cls, n_tickers: int, *, today: dt.date, history_start: dt.date = dt.date(2015, 1, 2), n_delisted: int = 3,
-        n_broken: int = 2, **kwargs,
-    ) -> "FakeMarket":
-        """The bundled universe topped up with synthetic stocks to `n_tickers`, with the last
-        synthetic ones delisted and broken (none of the bundled names the marts are about)."""
-        universe = SampleSource.scaled_universe(n_tickers)
-        market = cls(SampleSource(universe=universe, history_start=history_start), today=today, **kwargs)
-        market.delisted, market.broken = pick_failing(universe, n_delisted, n_broken)
-        return market
-
     # -- what the tests and the benchmark read -----------------------------------------------------
 
     @property
     def tickers(self) -> list[str]:
         return self.source.tickers
-
-    @property
-    def universe(self) -> pd.DataFrame:
-        return self.source.universe
 
     def heal(self) -> None:
         """Yahoo answers the broken tickers again (their outage is over)."""
@@ -272,10 +256,6 @@ class FakeMarket:
         raise ValueError(f"not a data route: {route}")
 
     # -- counting a trail --------------------------------------------------------------------------
-
-    @staticmethod
-    def requests(trail) -> int:
-        return len(trail)
 
     @staticmethod
     def retries(trail) -> int:

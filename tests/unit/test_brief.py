@@ -1,6 +1,7 @@
 """The brief's text: every section present, and a missing figure said, never dropped."""
 
 import datetime as dt
+import re
 
 from transforms.brief import brief_markdown
 
@@ -61,7 +62,7 @@ def test_the_market_value_change_says_which_stocks_it_covers():
 
     day = {"market_cap_change_usd": -5.986e11, "market_cap_return_pct": -17.0}
     assert market_value_sentence(day | {"market_cap_n_stocks": 16, "market_cap_n_members": 1, "market_cap_n_without": 15}) == (
-        "Market value change of 1 of 16 stocks: -598.6 bn USD (-17.00%) (share of market cap unknown: 15 have no market cap).")
+        "Market value change of 1 of 16 stocks (share of market cap unknown: 15 have no market cap): -598.6 bn USD (-17.00%).")
     assert market_value_sentence(day | {"market_cap_n_stocks": 503, "market_cap_n_members": 487, "market_cap_n_without": 0,
                                         "market_cap_coverage_pct": 96.4}) == (
         "Market value change of 487 of 503 stocks (96% of their market cap): -598.6 bn USD (-17.00%).")
@@ -69,6 +70,23 @@ def test_the_market_value_change_says_which_stocks_it_covers():
                                         "market_cap_coverage_pct": 100.0}).startswith("Market value change of all 2 stocks:")
     none = market_value_sentence({"market_cap_n_stocks": 3, "market_cap_n_members": 0, "market_cap_n_without": 3})
     assert none == "Market value change: unknown, none of the 3 stocks has a market cap and a previous close (3 have no market cap at all)."
+
+
+def test_the_market_value_card_names_the_same_coverage_as_the_sentence():
+    """The card once cut its note out of the sentence and called priced stocks without a
+    market cap "no stock was priced"."""
+    from transforms.report import summary_cards
+
+    def card(brief):
+        return re.search(r'Market value change</div><div class="value[^"]*">(.*?)</div><div class="note">(.*?)</div>',
+                         summary_cards(brief)).groups()
+
+    assert card({"market_cap_n_stocks": 3, "market_cap_n_members": 0, "market_cap_n_without": 3}) == (
+        "n/a", "none of the 3 stocks has a market cap and a previous close (3 have no market cap at all)")
+    assert card({"market_cap_n_stocks": 0}) == ("n/a", "no stock was priced this session")
+    assert card({"market_cap_change_usd": -5.986e11, "market_cap_n_stocks": 16, "market_cap_n_members": 1,
+                 "market_cap_n_without": 15}) == (
+        "-598.6 bn USD", "1 of 16 stocks (share of market cap unknown: 15 have no market cap)")
 
 
 def test_sigma_largest_names_and_valuation_name_their_counts():
