@@ -190,7 +190,7 @@ def _load_night(con, market: BenchMarket, before_load=None, day: dt.date | None 
             before_load(w, batch)
         result = load.load_batch(con, batch, source="sample", run_id=RUN_ID, loaded_at=_now(), window=(w.start, w.end))
         tally.add(w, batch, result)
-    return tally, plans.build_since(windows, tally.first_changed, day)
+    return tally, plans.build_since(tally.first_changed, day)
 
 
 def stage_incremental(work: Path, market: BenchMarket) -> dict:

@@ -147,7 +147,7 @@ def nightly(
                     settings, windows, run_id=run_id, docs_dir=docs_dir, tally=tally, loaded_at=started_at,
                     bar=show.bar(f"nightly {day}: datasets", total=len(windows)), run_date_of=lambda _: day,
                 )
-            builds = tasks.build_marts(settings.warehouse, run_date=day, since=build_since(windows, tally.first_changed, day), run_id=run_id, docs_dir=docs_dir)
+            builds = tasks.build_marts(settings.warehouse, run_date=day, since=build_since(tally.first_changed, day), run_id=run_id, docs_dir=docs_dir)
             tally.add_builds(builds)
             top = tasks.headline(settings.warehouse, run_date=day)
             report = tasks.morning_brief(settings.warehouse, run_date=day, folder=str(settings.artifacts_folder))

@@ -136,14 +136,13 @@ def plan_retry(
     )
 
 
-def build_since(plans: list[DatasetWindow], first_changed: dt.date | None, run_date: dt.date) -> dt.date:
-    """Where a night's incremental build starts: the look-back windows' first session (so a
-    night whose build failed is rebuilt the next night), or the earliest row the loads changed
-    (`LoadResult.first_changed`) when earlier, e.g. a new ticker's history. A first-history
-    window that brought nothing new (a fund has no fundamentals, so it asks for its history
-    every night) does not pull the build years back."""
-    starts = [p.start for p in plans if not p.first_history]
-    return min([*starts, first_changed or run_date, run_date])
+def build_since(first_changed: dt.date | None, run_date: dt.date) -> dt.date:
+    """Where a night's incremental build starts: the night itself, or the earliest row its loads
+    changed (`LoadResult.first_changed`) when earlier: a price restated inside the look-back, a
+    new ticker's history. Look-back rows that came back unchanged rebuild nothing. What earlier
+    runs loaded and no build covered (a night whose build failed or was blocked) is owed too:
+    the build reaches back to it (audit.unbuilt_since)."""
+    return min(first_changed or run_date, run_date)
 
 
 # -- backfills ---------------------------------------------------------------------------------

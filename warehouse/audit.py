@@ -174,8 +174,18 @@ def record_chunk(
 
 
 def unbuilt_since(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The earliest date of a backfilled chunk the marts have not been rebuilt over yet."""
-    return con.execute("select min(chunk_start) from audit.backfill_chunks where built_at is null").fetchone()[0]
+    """The earliest date the marts owe a rebuild from: of a backfilled chunk, or of a row a load
+    changed (any run's: a night whose build failed or was blocked, a backfill without build),
+    that no build has covered yet. None when nothing is owed."""
+    return con.execute(
+        """
+        select min(owed) from (
+            select min(chunk_start) as owed from audit.backfill_chunks where built_at is null
+            union all
+            select min(first_changed) as owed from audit.load_batches where built_at is null
+        )
+        """
+    ).fetchone()[0]
 
 
 def universe_change_unbuilt(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -188,11 +198,12 @@ def universe_change_unbuilt(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def mark_built(con: duckdb.DuckDBPyConnection, *, loaded_before: dt.datetime, at: dt.datetime) -> int:
-    """Mark the chunks and universe changes loaded up to `loaded_before` as built into the
-    marts; how many chunks."""
+    """Mark the chunks, loads and universe changes loaded up to `loaded_before` as built into
+    the marts; how many chunks."""
     con.execute(
         "update audit.universe_changes set built_at = ? where built_at is null and changed_at <= ?", [at, loaded_before]
     )
+    con.execute("update audit.load_batches set built_at = ? where built_at is null and loaded_at <= ?", [at, loaded_before])
     return con.execute(
         "update audit.backfill_chunks set built_at = ? where built_at is null and loaded_at <= ?", [at, loaded_before]
     ).fetchone()[0]

@@ -372,7 +372,9 @@ def load_universe(
 
 def _log_batch(con, result: LoadResult, *, source, run_id, loaded_at, window, notes) -> None:
     con.execute(
-        "insert into audit.load_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into audit.load_batches (run_id, table_name, source, window_start, window_end, rows_delivered, "
+        "rows_inserted, rows_updated, rows_unchanged, rows_rejected, loaded_at, notes, first_changed) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             result.table,
@@ -386,6 +388,7 @@ def _log_batch(con, result: LoadResult, *, source, run_id, loaded_at, window, no
             result.rejected,
             loaded_at,
             "; ".join(notes) if notes else None,
+            result.first_changed,
         ],
     )
 

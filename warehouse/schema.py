@@ -52,6 +52,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "update audit.fetch_outcomes set retryable = (reason is null or reason not like 'unknown or delisted ticker%') "
         "where status = 'failed'",
     ),
+    Migration(
+        8,
+        "audit.load_batches.first_changed, built_at: what each load changed and whether the marts were rebuilt over it",
+        # Earlier loads are taken as built when their run ended succeeded or partial (its build
+        # ran to the end); any other run's loads owe a rebuild from their window's first day.
+        "alter table audit.load_batches add column first_changed date; "
+        "alter table audit.load_batches add column built_at timestamptz; "
+        "update audit.load_batches set built_at = loaded_at "
+        "where run_id in (select run_id from audit.runs where status in ('succeeded', 'partial')); "
+        "update audit.load_batches set first_changed = window_start "
+        "where built_at is null and rows_inserted + rows_updated > 0",
+    ),
 )
 
 

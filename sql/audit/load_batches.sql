@@ -13,5 +13,9 @@ create table if not exists audit.load_batches (
     rows_unchanged bigint not null,
     rows_rejected bigint not null,
     loaded_at timestamptz not null,
-    notes varchar
+    notes varchar,
+    -- The earliest date the batch inserted or changed (NULL: it changed nothing) and when the
+    -- marts were last rebuilt over it (NULL: not yet; the next build reaches back to it).
+    first_changed date,
+    built_at timestamptz
 );

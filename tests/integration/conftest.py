@@ -49,6 +49,25 @@ def close(a, b) -> bool:
     return a == b
 
 
+def assert_marts_equal_a_full_rebuild(target, tmp_path, run_date: dt.date) -> None:
+    """Every mart as the runs left it equals a full rebuild of a copy of the warehouse (floats
+    as `close` counts them)."""
+    from tests.conftest import copy_lake
+    from transforms.runner import build, discover
+    from warehouse.connect import writer
+
+    copy = copy_lake(target, tmp_path, "full")
+    with writer(copy) as con:
+        build(con, run_date=run_date, full_refresh=True)
+    with reader(target, at=LATEST) as runs, reader(copy, at=LATEST) as full:
+        for table in sorted(f"marts.{m.name}" for m in discover() if m.layer == "marts"):
+            a = runs.execute(f"select * from {table} order by all").fetchall()
+            b = full.execute(f"select * from {table} order by all").fetchall()
+            assert len(a) == len(b), table
+            bad = [(x, y) for x, y in zip(a, b, strict=True) if not close(x, y)]
+            assert not bad, (table, bad[:2])
+
+
 def link(src, dst):
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.symlink_to(src)

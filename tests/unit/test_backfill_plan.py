@@ -116,17 +116,14 @@ def test_owed_builds_are_tracked_until_a_build_covers_them(con):
     assert audit.unbuilt_since(con) is None
 
 
-def test_a_night_builds_from_its_look_back_or_an_earlier_change_never_from_an_empty_history_window():
-    from transforms.plan import DatasetWindow, build_since
+def test_a_night_builds_from_itself_or_the_earliest_row_its_loads_changed():
+    from transforms.plan import build_since
 
-    night, back = dt.date(2026, 1, 2), dt.date(2025, 12, 24)
-    windows = [
-        DatasetWindow("prices_daily", back, night, ("SPY", "NVDA")),
-        # SPY has no fundamentals, so every night asks for three years of them and gets nothing.
-        DatasetWindow("fundamentals_quarterly", dt.date(2022, 12, 27), night, ("SPY",), True),
-    ]
-    assert build_since(windows, None, night) == back
-    assert build_since(windows, dt.date(2025, 12, 31), night) == back
-    # A new ticker's first history did change rows years back: the build goes there.
-    assert build_since(windows, dt.date(2023, 1, 3), night) == dt.date(2023, 1, 3)
-    assert build_since([DatasetWindow("option_quotes", night, night, None)], None, night) == night
+    night = dt.date(2026, 1, 2)
+    # The look-back came back unchanged (or a fund's empty fundamentals history): just the night.
+    assert build_since(None, night) == night
+    # A price restated inside the look-back, or a new ticker's history years back: from there.
+    assert build_since(dt.date(2025, 12, 29), night) == dt.date(2025, 12, 29)
+    assert build_since(dt.date(2023, 1, 3), night) == dt.date(2023, 1, 3)
+    assert build_since(dt.date(2026, 1, 5), night) == night
+

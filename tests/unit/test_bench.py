@@ -30,12 +30,16 @@ def test_the_load_stage_loads_every_chunk_of_the_market(bench_work):
     assert built["models"]["marts.technicals_daily"]["rows"] == 30 * sessions
 
 
-def test_the_incremental_night_builds_from_its_look_back_not_years_back(bench_work):
+def test_the_incremental_night_builds_just_its_night_not_years_back(bench_work):
     work, market, _, _ = bench_work
     night = stages.stage_incremental(work, market)
-    # Funds have no fundamentals; their history window must not pull the build back three years.
-    assert night["since"] == str(calendar.sessions_back(market.next_session, 5)) == str(market.sessions[-5])
+    # The look-back's 5 sessions come back unchanged and funds have no fundamentals (their
+    # history window asks three years back): neither pulls the build back from the night.
+    assert [(t["table"], t["window"].split("..")[0]) for t in night["loaded"] if t["table"] == "raw.prices_daily"] == [
+        ("raw.prices_daily", str(calendar.sessions_back(market.next_session, 5)))]
+    assert night["since"] == str(market.next_session)
     assert night["models"]["marts.technicals_daily"]["mode"] == "incremental"
+    assert night["models"]["marts.technicals_daily"]["rows_written"] == 30
     assert night["models"]["marts.technicals_daily"]["rows"] == 30 * (len(market.sessions) + 1)
 
 

@@ -198,3 +198,31 @@ def test_a_figure_seen_again_under_a_later_date_is_not_a_new_publication(con):
     assert r.inserted == 1  # a restatement is a new publication
     got = con.execute("select report_date, revenue from raw.fundamentals_quarterly order by report_date").fetchall()
     assert got == [(dt.date(2024, 12, 2), 35.082e9), (dt.date(2025, 1, 15), 35.1e9)]
+
+
+def test_loads_no_build_covered_are_owed_from_the_first_row_they_changed(con):
+    """A night whose build failed or was blocked leaves its loads unbuilt: the next build
+    reaches back to the earliest row they changed (a restatement inside the look-back
+    included); a load that changed nothing owes nothing; a build marks what loaded before it."""
+    from warehouse import audit
+
+    t3 = T2 + dt.timedelta(days=1)
+    day = prices([("NVDA", "2025-01-27", "118.42")])
+    assert audit.unbuilt_since(con) is None
+    assert load_batch(con, conform(PRICES, day), source="s", run_id="r1", loaded_at=T1).first_changed == dt.date(2025, 1, 27)
+    assert audit.unbuilt_since(con) == dt.date(2025, 1, 27)
+    audit.mark_built(con, loaded_before=T1, at=T1)
+    assert audit.unbuilt_since(con) is None
+    # The same row again (a night's look-back) changes nothing: nothing owed.
+    load_batch(con, conform(PRICES, day), source="s", run_id="r2", loaded_at=T2)
+    assert audit.unbuilt_since(con) is None
+    # The close restated and a new day: owed from the restated day until a build covers it.
+    restated = prices([("NVDA", "2025-01-27", "118.52"), ("NVDA", "2025-01-28", "128.99")])
+    load_batch(con, conform(PRICES, restated), source="s", run_id="r3", loaded_at=t3)
+    assert audit.unbuilt_since(con) == dt.date(2025, 1, 27)
+    audit.mark_built(con, loaded_before=T2, at=t3)  # a build that started before r3 loaded
+    assert audit.unbuilt_since(con) == dt.date(2025, 1, 27)
+    audit.mark_built(con, loaded_before=t3, at=t3)
+    assert audit.unbuilt_since(con) is None
+    assert con.execute("select run_id, first_changed from audit.load_batches order by loaded_at").fetchall() == [
+        ("r1", dt.date(2025, 1, 27)), ("r2", None), ("r3", dt.date(2025, 1, 27))]

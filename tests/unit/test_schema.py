@@ -1,10 +1,12 @@
 """The warehouse schema: fresh creation, the DDL agrees with the raw contract, ordered migrations."""
 
+import datetime as dt
+
 import duckdb
 import pytest
 
 from sources.contract import DATASETS, LINEAGE_COLUMNS
-from warehouse import schema
+from warehouse import audit, schema
 
 DUCK_TYPES = {"VARCHAR": "VARCHAR", "DATE": "DATE", "DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 
@@ -113,13 +115,51 @@ def test_foreign_database_is_not_guessed_at(tmp_path):
             schema.ensure(c)
 
 
+def _v7_load_batches(tmp_path):
+    """audit.load_batches as it was before migration 8."""
+    text = (schema.SQL_DIR / "audit" / "load_batches.sql").read_text()
+    v7 = text[: text.index("    notes varchar,")] + "    notes varchar\n);\n"
+    return _write(tmp_path, "load_batches.sql", v7)
+
+
+def test_a_version_7_warehouse_owes_a_rebuild_over_the_loads_of_runs_that_did_not_finish(tmp_path):
+    """Migration 8 adds audit.load_batches.first_changed and built_at. A load of a run that
+    ended succeeded or partial was built; one of a failed (or killed) run owes a rebuild from
+    its window's first day when it wrote rows."""
+    v7_ddl = [_v7_load_batches(tmp_path) if p.name == "load_batches.sql" else p for p in schema.ddl_files()]
+    db = tmp_path / "v7.duckdb"
+    with duckdb.connect(str(db)) as c:
+        schema.ensure(c, migrations=schema.MIGRATIONS[:7], ddl=v7_ddl)
+        c.execute(
+            "insert into audit.runs (run_id, flow, started_at, status) values "
+            "('ok', 'nightly', now(), 'succeeded'), ('bad', 'nightly', now(), 'failed'), ('killed', 'nightly', now(), 'running')"
+        )
+        c.execute(
+            "insert into audit.load_batches values "
+            "('ok', 'raw.prices_daily', 's', '2025-01-20', '2025-01-27', 10, 2, 0, 8, 0, now(), null), "
+            "('bad', 'raw.prices_daily', 's', '2025-01-21', '2025-01-28', 10, 2, 0, 8, 0, now(), null), "
+            "('killed', 'raw.prices_daily', 's', '2025-01-22', '2025-01-29', 10, 0, 0, 10, 0, now(), null)"
+        )
+    with duckdb.connect(str(db)) as c:
+        assert schema.ensure(c) == 8
+        assert c.execute(
+            "select run_id, first_changed, built_at is not null from audit.load_batches order by run_id"
+        ).fetchall() == [("bad", dt.date(2025, 1, 21), False), ("killed", None, False), ("ok", None, True)]
+        assert audit.unbuilt_since(c) == dt.date(2025, 1, 21)
+        upgraded = schema.table_columns(c, "audit", "load_batches")
+    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
+        schema.ensure(c)
+        assert schema.table_columns(c, "audit", "load_batches") == upgraded
+
+
 def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their_reasons(tmp_path):
     """Migration 7 adds audit.fetch_outcomes.retryable; the rows already there are classified by
     the one failure the Yahoo source never retried, "unknown or delisted ticker"."""
     v6_outcomes = (schema.SQL_DIR / "audit" / "fetch_outcomes.sql").read_text().replace(",\n    retryable boolean", "")
     assert "retryable" not in v6_outcomes.split("create table")[1]
     old = _write(tmp_path, "fetch_outcomes.sql", v6_outcomes)
-    v6_ddl = [old if p.name == "fetch_outcomes.sql" else p for p in schema.ddl_files()]
+    v6_ddl = [old if p.name == "fetch_outcomes.sql" else _v7_load_batches(tmp_path) if p.name == "load_batches.sql" else p
+              for p in schema.ddl_files()]
     db = tmp_path / "v6.duckdb"
     with duckdb.connect(str(db)) as c:
         schema.ensure(c, migrations=schema.MIGRATIONS[:6], ddl=v6_ddl)
@@ -130,7 +170,7 @@ def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their
             "('r', 'prices_daily', 'ZZZQ', 'failed', 0, 1, 'unknown or delisted ticker ZZZQ (prices_daily): Yahoo answered HTTP 404', 'live', now())"
         )
     with duckdb.connect(str(db)) as c:
-        assert schema.ensure(c) == 7
+        assert schema.ensure(c) == schema.latest_version()
         assert c.execute("select ticker, retryable from audit.fetch_outcomes order by ticker").fetchall() == [
             ("NVDA", None), ("SPY", True), ("ZZZQ", False),
         ]
