@@ -3,10 +3,15 @@
 -- Percent distance of a from b, in percent units (-1.88 means a is 1.88% below b).
 create or replace macro pct_diff(a, b) as 100 * (a / b - 1);
 
--- Percentile rank of x within history (a list that includes x itself), 0-100: the share of
--- the values that are <= x. The window's largest value ranks 100, its smallest 100/len.
-create or replace macro trailing_pct_rank(history, x) as (
-    100.0 * len(list_filter(history, lambda v: v <= x)) / len(history)
+-- Percentile rank, 0-100, of a row's value within its trailing window of n values (itself
+-- included, none NULL): the share of the values that are <= it. The window's largest value
+-- ranks 100, its smallest 100/n. Takes the window's cume_dist(order by value), which is that
+-- share as a fraction (ties count as <=), and n: the count is recovered exactly (a rounding of
+-- count/n * n) so that the rank is 100.0 * count / n to the last bit. A framed cume_dist
+-- counts without building each row's window as a list (30,000 lists of 504 values for
+-- putcall_sentiment, most of its build time).
+create or replace macro trailing_pct_rank(window_cume_dist, n) as (
+    100.0 * round(window_cume_dist * n) / n
 );
 
 -- putcall_sentiment regime: pct_rank_252 at or below this is 'complacent' (few puts).

@@ -311,17 +311,20 @@ reading_history as (
         trade_date,
         component,
         greed_value,
-        list(greed_value) over (
-            partition by component order by trade_date rows between 503 preceding and current row
-        ) as history_504
+        count(greed_value) over trailing_504 as n_504,
+        cume_dist(order by greed_value) over trailing_504 as cume_dist_504
     from readings
+    window
+        trailing_504 as (
+            partition by component order by trade_date rows between 503 preceding and current row
+        )
 ),
 
 reading_scores as (
     select
         trade_date,
         component,
-        case when len(history_504) = 504 then trailing_pct_rank(history_504, greed_value) end as score
+        case when n_504 = 504 then trailing_pct_rank(cume_dist_504, 504) end as score
     from reading_history
 ),
 

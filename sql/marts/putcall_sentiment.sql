@@ -70,12 +70,15 @@ windows as (
         count(ratio) over (by_scope rows between 20 preceding and current row) as n_21,
         avg(ratio) over trailing_252 as avg_252,
         stddev_samp(ratio) over trailing_252 as stdev_252,
-        list(ratio) over trailing_252 as history_252,
-        list(ratio) over (by_scope rows between 503 preceding and current row) as history_504
+        count(ratio) over trailing_252 as n_252,
+        cume_dist(order by ratio) over trailing_252 as cume_dist_252,
+        count(ratio) over trailing_504 as n_504,
+        cume_dist(order by ratio) over trailing_504 as cume_dist_504
     from putcall
     window
         by_scope as (partition by scope order by trade_date),
-        trailing_252 as (by_scope rows between 251 preceding and current row)
+        trailing_252 as (by_scope rows between 251 preceding and current row),
+        trailing_504 as (by_scope rows between 503 preceding and current row)
 ),
 
 ranked as (
@@ -86,10 +89,10 @@ ranked as (
         case when n_5 = 5 then avg_5 end as ratio_ma_5,
         case when n_10 = 10 then avg_10 end as ratio_ma_10,
         case when n_21 = 21 then avg_21 end as ratio_ma_21,
-        case when len(history_252) = 252 then trailing_pct_rank(history_252, ratio) end as pct_rank_252,
-        case when len(history_504) = 504 then trailing_pct_rank(history_504, ratio) end as pct_rank_504,
+        case when n_252 = 252 then trailing_pct_rank(cume_dist_252, 252) end as pct_rank_252,
+        case when n_504 = 504 then trailing_pct_rank(cume_dist_504, 504) end as pct_rank_504,
         case
-            when len(history_252) = 252 and stdev_252 > 0 then (ratio - avg_252) / stdev_252
+            when n_252 = 252 and stdev_252 > 0 then (ratio - avg_252) / stdev_252
         end as zscore_252
     from windows
 ),
