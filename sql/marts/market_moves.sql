@@ -44,17 +44,36 @@ universe as (
     from staging.stg_universe
 ),
 
+-- Today's market cap joined once; the previous row's comes by lag over the same rows (a ticker
+-- without a market cap on its previous session gets NULL, as a join on that date would).
+with_caps as (
+    select
+        technicals.ticker,
+        technicals.trade_date,
+        technicals.close,
+        technicals.return_1d_pct,
+        market_caps.shares_outstanding,
+        market_caps.market_cap
+    from technicals
+    left join market_caps
+        on
+            technicals.ticker = market_caps.ticker
+            and technicals.trade_date = market_caps.trade_date
+),
+
 windows as (
     select
         ticker,
         trade_date,
         close,
         return_1d_pct,
-        lag(trade_date) over by_ticker as prev_trade_date,
+        shares_outstanding,
+        market_cap,
         lag(close) over by_ticker as prev_close,
+        lag(market_cap) over by_ticker as prev_market_cap,
         stddev_samp(return_1d_pct) over before_63 as stdev_63,
         count(return_1d_pct) over before_63 as n_63
-    from technicals
+    from with_caps
     window
         by_ticker as (partition by ticker order by trade_date),
         before_63 as (by_ticker rows between 63 preceding and 1 preceding)
@@ -70,24 +89,16 @@ moves as (
         windows.prev_close,
         windows.return_1d_pct,
         case when windows.n_63 = 63 then windows.stdev_63 end as return_stdev_63d_pct,
-        case when universe.role = 'stock' then today_caps.shares_outstanding end as shares_outstanding,
-        case when universe.role = 'stock' then prev_caps.market_cap end as market_cap_prev,
-        case when universe.role = 'stock' then today_caps.market_cap end as market_cap,
+        case when universe.role = 'stock' then windows.shares_outstanding end as shares_outstanding,
+        case when universe.role = 'stock' then windows.prev_market_cap end as market_cap_prev,
+        case when universe.role = 'stock' then windows.market_cap end as market_cap,
         case
             when universe.role = 'stock'
-                then today_caps.shares_outstanding * (windows.close - windows.prev_close)
+                then windows.shares_outstanding * (windows.close - windows.prev_close)
         end as market_cap_change_usd
     from windows
     left join universe
         on windows.ticker = universe.ticker
-    left join market_caps as today_caps
-        on
-            windows.ticker = today_caps.ticker
-            and windows.trade_date = today_caps.trade_date
-    left join market_caps as prev_caps
-        on
-            windows.ticker = prev_caps.ticker
-            and windows.prev_trade_date = prev_caps.trade_date
 ),
 
 sigmas as (
@@ -104,7 +115,11 @@ sigmas as (
         market_cap_prev,
         market_cap,
         market_cap_change_usd,
-        case when return_stdev_63d_pct > 0 then return_1d_pct / return_stdev_63d_pct end as sigma_move
+        case when return_stdev_63d_pct > 0 then return_1d_pct / return_stdev_63d_pct end as sigma_move,
+        row_number() over (
+            partition by trade_date, sign(market_cap_change_usd)
+            order by abs(market_cap_change_usd) desc, ticker asc
+        ) as size_rank
     from moves
 ),
 
@@ -124,20 +139,10 @@ ranked as (
         market_cap_prev,
         market_cap,
         market_cap_change_usd,
-        case
-            when market_cap_change_usd < 0
-                then row_number() over (
-                    partition by trade_date, market_cap_change_usd < 0
-                    order by market_cap_change_usd asc, ticker asc
-                )
-        end as loser_rank,
-        case
-            when market_cap_change_usd > 0
-                then row_number() over (
-                    partition by trade_date, market_cap_change_usd > 0
-                    order by market_cap_change_usd desc, ticker asc
-                )
-        end as gainer_rank
+        -- One ranking for both sides: within a day's losers (or gainers), the largest dollar
+        -- change first, ties by ticker.
+        case when market_cap_change_usd < 0 then size_rank end as loser_rank,
+        case when market_cap_change_usd > 0 then size_rank end as gainer_rank
     from sigmas
 ),
 

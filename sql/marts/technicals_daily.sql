@@ -26,7 +26,10 @@ with prices as (
     where trade_date >= $input_start_date
 ),
 
-returns as (
+-- Two window passes (each sorts the rows by ticker and date once): the first takes the lags
+-- of adj_close and the framed windows over close and volume; the second the framed windows
+-- over the daily log return the first made, and the lags of its 25-session sums.
+windows as (
     select
         ticker,
         trade_date,
@@ -40,21 +43,7 @@ returns as (
         case
             when adj_close > 0 and lag(adj_close, 1) over by_ticker > 0
                 then ln(adj_close / lag(adj_close, 1) over by_ticker)
-        end as log_return_1d
-    from prices
-    window by_ticker as (partition by ticker order by trade_date)
-),
-
-windows as (
-    select
-        ticker,
-        trade_date,
-        close,
-        adj_close,
-        volume,
-        adj_close_1d_ago,
-        adj_close_5d_ago,
-        adj_close_21d_ago,
+        end as log_return_1d,
         -- close is NOT NULL (raw.prices_daily), so a window of N rows holds N closes exactly
         -- when the ticker has N rows so far: one row number instead of six framed counts.
         row_number() over by_ticker as n_rows,
@@ -62,11 +51,9 @@ windows as (
         sum(close) over (by_ticker rows between 24 preceding and current row) as sum_25,
         max(close) over (by_ticker rows between 251 preceding and current row) as max_252,
         min(close) over (by_ticker rows between 251 preceding and current row) as min_252,
-        stddev_samp(log_return_1d) over (by_ticker rows between 20 preceding and current row) as stddev_21,
-        count(log_return_1d) over (by_ticker rows between 20 preceding and current row) as n_returns_21,
         avg(volume) over (by_ticker rows between 49 preceding and current row) as avg_volume_50,
         count(volume) over (by_ticker rows between 49 preceding and current row) as n_volume_50
-    from returns
+    from prices
     window by_ticker as (partition by ticker order by trade_date)
 ),
 
@@ -76,6 +63,8 @@ windows as (
 block_sums as (
     select
         *,
+        stddev_samp(log_return_1d) over (by_ticker rows between 20 preceding and current row) as stddev_21,
+        count(log_return_1d) over (by_ticker rows between 20 preceding and current row) as n_returns_21,
         sum_25 + lag(sum_25, 25) over by_ticker as sum_50,
         sum_25 + lag(sum_25, 25) over by_ticker + lag(sum_25, 50) over by_ticker
         + lag(sum_25, 75) over by_ticker as sum_100,
