@@ -71,7 +71,10 @@ classified as (
     from quotes
 ),
 
-counts as (
+-- Every per-ticker figure of the snapshot in one pass over its quotes: the counts over all of
+-- them, the sums over those used, and the nearest expiry (at least a day away) with a usable
+-- implied volatility.
+per_ticker as (
     select
         snapshot_date,
         ticker,
@@ -79,39 +82,25 @@ counts as (
         count(*) filter (where status = 'used') as n_contracts_used,
         count(*) filter (where status = 'expired') as n_expired_excluded,
         count(*) filter (where status = 'stale') as n_stale_excluded,
-        count(*) filter (where status = 'used' and not is_iv_usable) as n_placeholder_iv_excluded
+        count(*) filter (where status = 'used' and not is_iv_usable) as n_placeholder_iv_excluded,
+        sum(coalesce(volume, 0)) filter (where status = 'used' and option_type = 'call') as call_volume,
+        sum(coalesce(volume, 0)) filter (where status = 'used' and option_type = 'put') as put_volume,
+        sum(coalesce(open_interest, 0)) filter (
+            where status = 'used' and option_type = 'call'
+        ) as call_open_interest,
+        sum(coalesce(open_interest, 0)) filter (
+            where status = 'used' and option_type = 'put'
+        ) as put_open_interest,
+        sum(coalesce(volume, 0)) filter (
+            where status = 'used' and option_type = 'call' and days_to_expiry <= options_short_term_days()
+        ) as short_term_call_volume,
+        sum(coalesce(volume, 0)) filter (
+            where status = 'used' and days_to_expiry <= options_short_term_days()
+        ) as short_term_volume,
+        min(expiration_date) filter (
+            where status = 'used' and days_to_expiry >= 1 and is_iv_usable
+        ) as atm_expiration_date
     from classified
-    group by snapshot_date, ticker
-),
-
-used as (
-    select
-        snapshot_date,
-        ticker,
-        option_type,
-        expiration_date,
-        days_to_expiry,
-        strike,
-        coalesce(volume, 0) as volume,
-        coalesce(open_interest, 0) as open_interest,
-        implied_volatility,
-        is_iv_usable,
-        days_to_expiry <= options_short_term_days() as is_short_term
-    from classified
-    where status = 'used'
-),
-
-sums as (
-    select
-        snapshot_date,
-        ticker,
-        sum(volume) filter (where option_type = 'call') as call_volume,
-        sum(volume) filter (where option_type = 'put') as put_volume,
-        sum(open_interest) filter (where option_type = 'call') as call_open_interest,
-        sum(open_interest) filter (where option_type = 'put') as put_open_interest,
-        sum(volume) filter (where option_type = 'call' and is_short_term) as short_term_call_volume,
-        sum(volume) filter (where is_short_term) as short_term_volume
-    from used
     group by snapshot_date, ticker
 ),
 
@@ -125,35 +114,30 @@ figures as (
         cast(put_open_interest as bigint) as put_open_interest,
         put_volume / nullif(call_volume, 0) as put_call_volume_ratio,
         put_open_interest / nullif(call_open_interest, 0) as put_call_oi_ratio,
-        100 * short_term_call_volume / nullif(short_term_volume, 0) as short_term_call_share_pct
-    from sums
-),
-
-nearest_expiry as (
-    select
-        snapshot_date,
-        ticker,
-        min(expiration_date) as atm_expiration_date
-    from used
-    where days_to_expiry >= 1 and is_iv_usable
-    group by snapshot_date, ticker
+        100 * short_term_call_volume / nullif(short_term_volume, 0) as short_term_call_share_pct,
+        n_contracts,
+        n_contracts_used,
+        n_expired_excluded,
+        n_stale_excluded,
+        n_placeholder_iv_excluded
+    from per_ticker
 ),
 
 nearest_chain as (
     select
-        used.snapshot_date,
-        used.ticker,
-        used.option_type,
-        used.strike,
-        used.implied_volatility,
-        nearest_expiry.atm_expiration_date
-    from used
-    inner join nearest_expiry
+        classified.snapshot_date,
+        classified.ticker,
+        classified.option_type,
+        classified.strike,
+        classified.implied_volatility,
+        per_ticker.atm_expiration_date
+    from classified
+    inner join per_ticker
         on
-            used.snapshot_date = nearest_expiry.snapshot_date
-            and used.ticker = nearest_expiry.ticker
-            and used.expiration_date = nearest_expiry.atm_expiration_date
-    where used.is_iv_usable
+            classified.snapshot_date = per_ticker.snapshot_date
+            and classified.ticker = per_ticker.ticker
+            and classified.expiration_date = per_ticker.atm_expiration_date
+    where classified.status = 'used' and classified.is_iv_usable
 ),
 
 median_strikes as (
@@ -216,8 +200,8 @@ atm_iv as (
 
 final as (
     select
-        counts.snapshot_date,
-        counts.ticker,
+        figures.snapshot_date,
+        figures.ticker,
         coalesce(figures.call_volume, 0) as call_volume,
         coalesce(figures.put_volume, 0) as put_volume,
         coalesce(figures.call_open_interest, 0) as call_open_interest,
@@ -228,25 +212,21 @@ final as (
         atm_iv.atm_iv_nearest_pct,
         reference_prices.atm_expiration_date,
         reference_prices.atm_reference_price,
-        counts.n_contracts,
-        counts.n_contracts_used,
-        counts.n_expired_excluded,
-        counts.n_stale_excluded,
-        counts.n_placeholder_iv_excluded
-    from counts
-    left join figures
-        on
-            counts.snapshot_date = figures.snapshot_date
-            and counts.ticker = figures.ticker
+        figures.n_contracts,
+        figures.n_contracts_used,
+        figures.n_expired_excluded,
+        figures.n_stale_excluded,
+        figures.n_placeholder_iv_excluded
+    from figures
     left join reference_prices
         on
-            counts.snapshot_date = reference_prices.snapshot_date
-            and counts.ticker = reference_prices.ticker
+            figures.snapshot_date = reference_prices.snapshot_date
+            and figures.ticker = reference_prices.ticker
     left join atm_iv
         on
-            counts.snapshot_date = atm_iv.snapshot_date
-            and counts.ticker = atm_iv.ticker
-    where counts.snapshot_date >= $start_date
+            figures.snapshot_date = atm_iv.snapshot_date
+            and figures.ticker = atm_iv.ticker
+    where figures.snapshot_date >= $start_date
 )
 
 select * from final
