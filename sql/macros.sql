@@ -88,14 +88,17 @@ create or replace macro expanding_pct_rank(x, series, ordered_by, n_before, le_b
                 order by ordered_by
                 rows between unbounded preceding and current row
             ) >= valuation_pct_rank_min_obs()
+            -- cume_dist ordered by x (NULLs last, so never <= x) times the rows so far is how
+            -- many values so far are <= x, recovered exactly by the rounding. Every window here
+            -- shares one partition and order: the rows are sorted once per series.
             then 100 * (
                 (
                     le_before + round(
-                        cume_dist(order by x) over (
-                            partition by series, x is null
+                        cume_dist(order by x asc nulls last) over (
+                            partition by series
                             order by ordered_by
                             rows between unbounded preceding and current row
-                        ) * count(x) over (
+                        ) * count(*) over (
                             partition by series
                             order by ordered_by
                             rows between unbounded preceding and current row
