@@ -7,10 +7,9 @@ import datetime as dt
 import pytest
 
 from flows.nightly import nightly
-from tests.conftest import copy_lake, lake_target
-from tests.integration.conftest import close, fetch, scalar
-from transforms.runner import build, discover
-from warehouse.connect import LATEST, reader, writer
+from tests.conftest import lake_target
+from tests.integration.conftest import assert_marts_equal_a_full_rebuild, fetch, scalar
+from transforms.runner import discover
 
 SELLOFF = dt.date(2025, 1, 27)
 MARTS = sorted(f"marts.{m.name}" for m in discover() if m.layer == "marts")
@@ -61,13 +60,4 @@ def test_next_night_incremental_equals_full_rebuild_for_every_mart(sample_marts,
     second = nightly(run_date=dt.date(2025, 1, 28), source="sample", warehouse=str(path))
     modes = {b["relation"]: b["mode"] for b in second["builds"]}
     assert modes["marts.technicals_daily"] == "incremental" and modes["marts.market_brief"] == "incremental"
-    copy = copy_lake(path, tmp_path, "full")
-    with writer(copy) as con:
-        build(con, run_date=dt.date(2025, 1, 28), full_refresh=True)
-    with reader(path, at=LATEST) as inc, reader(copy, at=LATEST) as full:
-        for table in MARTS:
-            a = inc.execute(f"select * from {table} order by all").fetchall()
-            b = full.execute(f"select * from {table} order by all").fetchall()
-            assert len(a) == len(b), table
-            bad = [(x, y) for x, y in zip(a, b, strict=True) if not close(x, y)]
-            assert not bad, (table, bad[:2])
+    assert_marts_equal_a_full_rebuild(path, tmp_path, dt.date(2025, 1, 28))
