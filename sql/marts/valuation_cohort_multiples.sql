@@ -68,7 +68,12 @@ cohort_figures as (
         trade_date,
         cohort,
         count(*) as n_members,
-        list(ticker order by market_cap desc, ticker asc) as members,
+        -- Largest first, ties by ticker: sorting {-market_cap, ticker} pairs is cheaper than
+        -- an ordered aggregate (market_cap is never NULL here).
+        list_transform(
+            list_sort(list({ minus_cap: -market_cap, ticker: ticker })),
+            lambda m: struct_extract(m, 'ticker')
+        ) as members,
         sum(market_cap) as market_cap,
         count(forward_pe) as n_forward_pe,
         aggregate_multiple(market_cap, forward_pe) as aggregate_forward_pe,
