@@ -132,14 +132,68 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+# Modules whose tests share no module- or session-scoped fixture (each builds its own warehouse):
+# each test is a group of its own, so that two long ones can run on both workers at once.
+PER_TEST_GROUPS = {
+    "tests.integration.test_shared_warehouse",
+    "tests.integration.test_backfill",
+    "tests.integration.test_cli",
+    "tests.integration.test_nightly_live_retry",
+}
+# Seconds each long group takes on one worker of the 2-core machine (`--durations=0` of a full
+# run, summed per group). The scheduler hands groups out in collection order (`--no-loadscope-
+# reorder` in pyproject.toml: by default xdist puts the groups with the most tests first, which
+# left the few long ones to the end, one worker busy and the other idle); longest first keeps
+# both workers busy to the end. Groups not listed take less than ~15 s and follow in collection
+# order.
+GROUP_SECONDS = {
+    "tests.integration.test_racing_writers": 160,
+    "tests.integration.test_lake_ops": 150,
+    "tests.integration.test_team": 150,
+    "tests.integration.test_nightly_sample": 125,
+    "real-files": 110,
+    "tests.unit.test_bench": 105,
+    "tests.property.test_corrupted_inputs": 100,
+    "tests.integration.test_nightly_live_retry::test_a_night_with_failing_tickers_ends_partial_naming_every_one_then_a_retry_fetches_just_them": 75,
+    "tests.integration.test_shared_warehouse::test_readers_answer_during_a_long_backfill_and_never_see_half_of_it": 70,
+    "tests.integration.test_shared_warehouse::test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement": 55,
+    "tests.integration.test_marts_sample": 55,
+    "tests.integration.test_checks_blocking": 52,
+    "tests.integration.test_shared_warehouse::test_a_notebook_left_open_mid_transaction_never_stops_a_night": 52,
+    "tests.integration.test_backfill::test_a_killed_backfill_resumes_to_the_same_tables_as_an_uninterrupted_one": 50,
+    "tests.integration.test_cli::test_run_then_report_the_morning_brief": 42,
+    "tests.integration.test_universe_sp500": 39,
+    "tests.integration.test_cli::test_second_writer_is_refused_cleanly_and_readers_are_not": 37,
+    "tests.integration.test_serve": 34,
+    "tests.integration.test_nightly_live_retry::test_a_resumed_backfill_fetches_only_the_tickers_its_chunks_owe": 30,
+    "tests.integration.test_backfill::test_the_dask_runner_fetches_on_a_two_worker_local_cluster": 28,
+    "tests.unit.test_checks_files": 25,
+    "tests.unit.test_connect": 20,
+    "tests.integration.test_nightly_live": 16,
+    "tests.integration.test_nightly_files": 15,
+    "tests.integration.test_backfill::test_a_backfill_started_while_another_run_writes_is_refused_cleanly": 15,
+    "tests.unit.test_load": 15,
+}
+
+
+def xdist_group_of(item) -> str:
+    if REAL_FILE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "real-files"
+    module = item.module.__name__
+    return f"{module}::{item.originalname}" if module in PER_TEST_GROUPS else module
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), keep each module on
-    one worker (its module-scoped fixtures are built once) and every test of the real files on
-    the same one (the session's real warehouse is loaded once)."""
+    one worker (its module-scoped fixtures are built once; PER_TEST_GROUPS excepted) and every
+    test of the real files on the same one (the session's real warehouse is loaded once); the
+    longest groups come first (GROUP_SECONDS)."""
+    groups = {}
     for item in items:
-        uses_real = REAL_FILE_FIXTURES & set(getattr(item, "fixturenames", ()))
-        item.add_marker(pytest.mark.xdist_group("real-files" if uses_real else item.module.__name__))
+        groups[item.nodeid] = xdist_group_of(item)
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: -GROUP_SECONDS.get(groups[item.nodeid], 0))  # stable: same order within a group
 
 
 def pytest_xdist_node_collection_finished(node, ids):

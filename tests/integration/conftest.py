@@ -1,5 +1,8 @@
 import datetime as dt
+import fcntl
 import math
+import os
+import shutil
 
 import pytest
 
@@ -102,3 +105,36 @@ def real_warehouse(real_folder, tmp_path_factory):
     first = nightly(run_date=dt.date(2025, 1, 27), source="files", path=str(real_folder), warehouse=str(path), history_sessions=6000)
     second = nightly(run_date=dt.date(2025, 2, 3), source="files", path=str(real_folder), warehouse=str(path))
     return path, first, second
+
+
+# -- nights several modules start from ---------------------------------------------------------------
+
+def shared_lake(tmp_path_factory, name: str, build) -> str:
+    """A warehouse that tests of several modules start from, built once per test session by the
+    first xdist worker to ask (the other waits for it, then uses the same one): `build(folder)`
+    writes it as `lake_target(folder)`. Tests copy it (`copy_lake`) before they write to it. A
+    night costs ~15 s, nearly all of it the same whatever the history, so running the same night
+    twice was the suite's largest waste."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder, shared by workers
+    folder = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        if not (folder / "built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / "built").touch()
+    return lake_target(folder)
+
+
+@pytest.fixture(scope="session")
+def friday(tmp_path_factory) -> str:
+    """The night of Friday 2025-01-24 on the sample source and the bundled universe (24 names),
+    70 sessions of history: the blocked Monday and the switch to the S&P 500 go on from it."""
+
+    def build(folder):
+        summary = nightly(run_date=dt.date(2025, 1, 24), source="sample", warehouse=lake_target(folder), history_sessions=70)
+        assert summary["status"] == "succeeded", summary
+
+    return shared_lake(tmp_path_factory, "bundled-2025-01-24", build)

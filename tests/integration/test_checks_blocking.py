@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from flows.nightly import nightly
-from tests.conftest import lake_catalog, lake_target
+from tests.conftest import copy_lake, lake_catalog
 from tests.integration.conftest import assert_marts_equal_a_full_rebuild, fetch, scalar, snapshot
 from transforms.runner import discover
 from warehouse import checks
@@ -39,10 +39,9 @@ def strict_checks(tmp_path, monkeypatch):
     return sql
 
 
-def test_a_blocked_night_leaves_yesterdays_marts_unchanged(tmp_path, strict_checks, monkeypatch):
-    path = lake_target(tmp_path)
-    first = nightly(run_date=FRI, source="sample", warehouse=str(path), history_sessions=260)
-    assert first["status"] == "succeeded"
+def test_a_blocked_night_leaves_yesterdays_marts_unchanged(tmp_path, strict_checks, monkeypatch, friday):
+    path = copy_lake(friday, tmp_path)  # Friday's night (succeeded), shared with other modules
+    assert fetch(path, "select parameters->>'run_date', status from audit.runs") == [(str(FRI), "succeeded")]
     before = snapshot(path, MARTS)
 
     with pytest.raises(checks.CheckFailed, match=r"marts.technicals_daily failed check no_drop_beyond_15_pct: \d+ row\(s\) \(e.g. .*NVDA"):

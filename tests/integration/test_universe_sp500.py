@@ -8,25 +8,26 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import lake_target
+from tests.conftest import copy_lake
 from tests.integration.conftest import fetch, scalar
 
 NIGHT = dt.date(2025, 1, 27)
 
 
 @pytest.fixture(scope="module")
-def sp500_night(tmp_path_factory):
+def sp500_night(friday, tmp_path_factory):
     from flows.nightly import nightly
 
-    target = lake_target(tmp_path_factory.mktemp("sp500"))
-    first = nightly(run_date=NIGHT - dt.timedelta(days=3), source="sample", warehouse=target, history_sessions=70)
+    target = copy_lake(friday, tmp_path_factory.mktemp("sp500"))  # the night before on the bundled universe
+    first = dict(zip(("run_date", "status"), fetch(target, "select parameters->>'run_date', status from audit.runs")[0]))
     second = nightly(run_date=NIGHT, source="sample", warehouse=target, universe="sp500", history_sessions=70)
     return target, first, second
 
 
 def test_switching_to_the_sp500_is_recorded_and_every_listing_is_loaded(sp500_night):
     target, first, second = sp500_night
-    assert first["status"] == "succeeded" and second["status"] == "succeeded", second.get("message")
+    assert first == {"run_date": str(NIGHT - dt.timedelta(days=3)), "status": "succeeded"}
+    assert second["status"] == "succeeded", second.get("message")
     assert scalar(target, "select count(*) from raw.universe") == 511
     assert scalar(target, "select count(*) from raw.universe where sub_industry is not null") == 503
     # 24 names before, 511 after: the default's 8 funds and 16 stocks (all S&P 500 members) stay.
