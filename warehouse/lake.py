@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import duckdb
 
 from warehouse.target import LAKE_CATALOG_NAME as CATALOG
-from warehouse.target import POSTGRES, SQLITE, Target
+from warehouse.target import LAKE, POSTGRES, SQLITE, Target
 
 PUBLISH = "publish"
 AUTHOR = "bellwether"
@@ -118,8 +118,23 @@ def prepare_sqlite_catalog(path: Path) -> None:
     try:
         if db.execute("pragma journal_mode").fetchone()[0].lower() != "wal":
             db.execute("pragma journal_mode=wal")
+        _store_data_path(db, Target(LAKE, str(path), SQLITE).default_data_path)
     finally:
         db.close()
+
+
+def _store_data_path(db: sqlite3.Connection, data_path: str) -> None:
+    """Record in a SQLite catalog that its files are beside it. A catalog keeps the folder its
+    files were first written to; after the warehouse folder is copied or moved (a backup,
+    another disk), a plain `ATTACH 'ducklake:sqlite:...'` (a notebook's, the DuckDB CLI's)
+    would read the old folder's files, or find none. Bellwether's own attaches pass the path."""
+    has_metadata = db.execute("select count(*) from sqlite_master where name = 'ducklake_metadata'").fetchone()[0]
+    if has_metadata:
+        with db:
+            db.execute(
+                "update ducklake_metadata set value = ? where key = 'data_path' and scope is null and value != ?",
+                [data_path, data_path],
+            )
 
 
 def _quote(text: str) -> str:
@@ -410,8 +425,6 @@ def copy_sqlite_lake(source: Target, catalog: Path) -> Target:
     run it under the writer lock if a writer could be compacting meanwhile."""
     import shutil
 
-    from warehouse.target import LAKE
-
     if source.catalog != SQLITE:
         raise LakeError(f"copy_sqlite_lake copies a SQLite lake, not {source.describe()}")
     catalog = Path(catalog).resolve()
@@ -426,6 +439,7 @@ def copy_sqlite_lake(source: Target, catalog: Path) -> Target:
         try:
             src.backup(dst)
             dst.execute("pragma journal_mode=wal")
+            _store_data_path(dst, dest.default_data_path)
         finally:
             dst.close()
     finally:

@@ -246,3 +246,27 @@ def test_a_lake_copied_elsewhere_still_finds_its_files(tmp_path):
     shutil.rmtree(tmp_path / "a")
     with reader(lake_target(tmp_path / "b")) as r:
         assert r.execute("select sum(x) from raw.t").fetchone()[0] == 499500
+
+
+def test_a_plain_attach_of_a_copied_or_moved_lake_reads_its_own_files(tmp_path):
+    """A notebook attaches without a DATA_PATH, so the catalog's own record of where its files
+    are must follow the warehouse: after copy_sqlite_lake, and after a folder moved by hand
+    once a writer (a night) has opened it."""
+    import shutil
+
+    target = lake_target(tmp_path / "a")
+    with writer(target) as con:
+        con.execute("create table raw.t as select range as x from range(1000)")
+        publish(con)
+    copied = lake.copy_sqlite_lake(parse(target), tmp_path / "c" / "bellwether.sqlite")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")
+    moved = parse(lake_target(tmp_path / "b"))
+    with writer(lake_target(tmp_path / "b")):
+        pass
+    for t in (copied, moved):
+        con = lake.new_connection()
+        lake.load_extensions(con, lake.extensions_for(t, None))
+        con.execute(f"attach 'ducklake:sqlite:{t.path}' as notebook (read_only)")
+        assert con.execute("select sum(x) from notebook.raw.t").fetchone()[0] == 499500, t.path
+        con.close()
