@@ -64,8 +64,11 @@ def test_maintenance_merges_small_files_and_changes_no_answer_nor_any_earlier_ru
     with reader(target, at=LATEST) as con:
         files_after = lake.file_counts(con)
         left = [r[0] for r in con.execute("select snapshot_id from bellwether.snapshots() order by 1").fetchall()]
-    # Fewer files for the tables the nights appended to, the same rows in every table.
-    assert files_after["marts.technicals_daily"]["files"] < files_before["marts.technicals_daily"]["files"]
+    # Fewer files for every table the nights left in several (a night's few rows of a mart may
+    # stay inlined in the catalog instead: the flush writes those), the same rows in every table.
+    scattered = sorted(t for t, c in files_before.items() if c["files"] > 1)
+    assert "raw.option_quotes" in scattered, files_before
+    assert [t for t in scattered if files_after[t]["files"] >= files_before[t]["files"]] == [], (files_before, files_after)
     assert checksums(target) == sums
     # Time travel keeps every run's publication; the intermediate commits went.
     assert set(published) <= set(left) and len(left) < snapshots_before

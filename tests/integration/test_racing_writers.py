@@ -151,7 +151,7 @@ LINEAGE = ("run_id", "loaded_at")
 # run writes more often than an uninterrupted one.
 AUDIT_CONTENT = {
     "audit.backfill_chunks": (("run_id", "loaded_at", "built_at"), None),
-    "audit.load_batches": (("run_id", "loaded_at"), "table_name <> 'raw.universe'"),
+    "audit.load_batches": (("run_id", "loaded_at", "built_at"), "table_name <> 'raw.universe'"),
     "audit.check_results": (("run_id", "checked_at"), "stage = 'land' and table_name <> 'raw.universe'"),
     "audit.quarantine": (("quarantine_id", "run_id", "quarantined_at"), None),
     "audit.fetch_outcomes": (("run_id", "recorded_at"), None),
