@@ -167,6 +167,15 @@ def _chart_cohorts(valuation: pd.DataFrame, column: str, count: str, title: str,
             n = int(part[count].iloc[-1]) if count in part and pd.notna(part[count].iloc[-1]) else 0
             label = f"{cohort.replace('_', '-').upper()}: {'1 stock' if n == 1 else f'{n:,} stocks'} on {part['trade_date'].iloc[-1]:%Y-%m-%d}"
             ax.plot(part["trade_date"], part[column], color=color, marker="o" if len(part) < 3 else None, label=label)
+    days = pd.to_datetime(valuation.loc[valuation[column].notna(), "trade_date"])
+    if days.max() - days.min() < pd.Timedelta(days=30):
+        # A few nights of snapshots (forward P/E exists only from the first one): matplotlib
+        # would spread one day over four years of axis. Show a month around them instead.
+        ax.set_xlim(days.min() - pd.Timedelta(days=15), days.max() + pd.Timedelta(days=15))
+        import matplotlib.dates as mdates
+
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=6))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     return _finish(fig, ax, title, "trade date", unit)
 
 

@@ -109,3 +109,20 @@ def test_sigma_largest_names_and_valuation_name_their_counts():
     assert valuation_sentence(valuation) == (
         "Aggregate forward P/E n/a (none of the 16 stocks has one); trailing P/E 48.2 over 1 of 16 stocks (too short a "
         "history for a percentile). Median price-to-sales: AI 27.5 (1 stock), non-AI n/a (0 stocks), ratio n/a.")
+
+
+def test_a_cohort_chart_of_a_few_nights_shows_the_month_around_them_not_years():
+    """Forward P/E exists only from the first valuation snapshot: a chart of one night must not
+    spread it over matplotlib's default four years of axis (every tick date near the night)."""
+    import pandas as pd
+
+    from transforms import report
+
+    day = pd.Timestamp("2026-12-04")
+    valuation = pd.DataFrame({
+        "trade_date": [day, day], "cohort": ["ai", "non_ai"], "median_forward_pe": [16.8, 11.0], "n_forward_pe": [6, 10],
+    })
+    svg = report.chart_forward_pe(valuation)
+    dates = [pd.Timestamp(f"{y}-{m}-{d or '01'}") for y, m, d in re.findall(r"\b(20\d\d)-(\d\d)(?:-(\d\d))?\b", svg)]
+    assert len(dates) >= 3  # the ticks and the legends' dates
+    assert max(abs(d - day) for d in dates) <= pd.Timedelta(days=31), sorted(set(dates))
