@@ -309,7 +309,10 @@ class Expectations:
             import great_expectations as gx
 
             ctx = self._context()
-            label = suite_name if not any(k[0] == suite_name for k in self._definitions) else f"{suite_name}-{len(self._definitions):04d}"
+            # A table's first check set keeps its name; another (its failed checks again, with
+            # their rows) is numbered after it.
+            earlier = sum(1 for name, _ in self._definitions if name == suite_name)
+            label = f"{suite_name}-{earlier + 1}" if earlier else suite_name
             suite = gx.ExpectationSuite(name=label)
             for i, c in enumerate(checks):
                 # Great Expectations returns results grouped by column, not in suite order: tag each.

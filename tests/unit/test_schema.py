@@ -122,14 +122,26 @@ def _v7_load_batches(tmp_path):
     return _write(tmp_path, "load_batches.sql", v7)
 
 
+def _older_warehouse(db, version: int, older_ddl: dict) -> duckdb.DuckDBPyConnection:
+    """A warehouse as Bellwether wrote it at `version`: the migrations up to it, and the DDL
+    files named in `older_ddl` (file name -> that file as it was then) instead of today's."""
+    c = duckdb.connect(str(db))
+    schema.ensure(c, migrations=schema.MIGRATIONS[:version], ddl=[older_ddl.get(p.name, p) for p in schema.ddl_files()])
+    return c
+
+
+def _fresh_columns(tmp_path, table: str) -> list:
+    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
+        schema.ensure(c)
+        return schema.table_columns(c, "audit", table)
+
+
 def test_a_version_7_warehouse_owes_a_rebuild_over_the_loads_of_runs_that_did_not_finish(tmp_path):
     """Migration 8 adds audit.load_batches.first_changed and built_at. A load of a run that
     ended succeeded or partial was built; one of a failed (or killed) run owes a rebuild from
     its window's first day when it wrote rows."""
-    v7_ddl = [_v7_load_batches(tmp_path) if p.name == "load_batches.sql" else p for p in schema.ddl_files()]
     db = tmp_path / "v7.duckdb"
-    with duckdb.connect(str(db)) as c:
-        schema.ensure(c, migrations=schema.MIGRATIONS[:7], ddl=v7_ddl)
+    with _older_warehouse(db, 7, {"load_batches.sql": _v7_load_batches(tmp_path)}) as c:
         c.execute(
             "insert into audit.runs (run_id, flow, started_at, status) values "
             "('ok', 'nightly', now(), 'succeeded'), ('bad', 'nightly', now(), 'failed'), ('killed', 'nightly', now(), 'running')"
@@ -146,10 +158,7 @@ def test_a_version_7_warehouse_owes_a_rebuild_over_the_loads_of_runs_that_did_no
             "select run_id, first_changed, built_at is not null from audit.load_batches order by run_id"
         ).fetchall() == [("bad", dt.date(2025, 1, 21), False), ("killed", None, False), ("ok", None, True)]
         assert audit.unbuilt_since(c) == dt.date(2025, 1, 21)
-        upgraded = schema.table_columns(c, "audit", "load_batches")
-    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
-        schema.ensure(c)
-        assert schema.table_columns(c, "audit", "load_batches") == upgraded
+        assert schema.table_columns(c, "audit", "load_batches") == _fresh_columns(tmp_path, "load_batches")
 
 
 def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their_reasons(tmp_path):
@@ -157,12 +166,9 @@ def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their
     the one failure the Yahoo source never retried, "unknown or delisted ticker"."""
     v6_outcomes = (schema.SQL_DIR / "audit" / "fetch_outcomes.sql").read_text().replace(",\n    retryable boolean", "")
     assert "retryable" not in v6_outcomes.split("create table")[1]
-    old = _write(tmp_path, "fetch_outcomes.sql", v6_outcomes)
-    v6_ddl = [old if p.name == "fetch_outcomes.sql" else _v7_load_batches(tmp_path) if p.name == "load_batches.sql" else p
-              for p in schema.ddl_files()]
     db = tmp_path / "v6.duckdb"
-    with duckdb.connect(str(db)) as c:
-        schema.ensure(c, migrations=schema.MIGRATIONS[:6], ddl=v6_ddl)
+    older = {"fetch_outcomes.sql": _write(tmp_path, "fetch_outcomes.sql", v6_outcomes), "load_batches.sql": _v7_load_batches(tmp_path)}
+    with _older_warehouse(db, 6, older) as c:
         c.execute(
             "insert into audit.fetch_outcomes values "
             "('r', 'prices_daily', 'NVDA', 'ok', 4, 1, null, 'live', now()), "
@@ -174,7 +180,4 @@ def test_a_version_6_warehouse_gets_retryable_fetch_outcomes_classified_by_their
         assert c.execute("select ticker, retryable from audit.fetch_outcomes order by ticker").fetchall() == [
             ("NVDA", None), ("SPY", True), ("ZZZQ", False),
         ]
-        upgraded = schema.table_columns(c, "audit", "fetch_outcomes")
-    with duckdb.connect(str(tmp_path / "fresh.duckdb")) as c:
-        schema.ensure(c)
-        assert schema.table_columns(c, "audit", "fetch_outcomes") == upgraded
+        assert schema.table_columns(c, "audit", "fetch_outcomes") == _fresh_columns(tmp_path, "fetch_outcomes")
