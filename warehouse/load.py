@@ -29,6 +29,11 @@ from warehouse import checks
 
 QUARANTINE_CHECK = "raw_contract"
 _KEY_SAMPLE = 5
+# A batch is handed to DuckDB as Arrow record batches of this many rows: one record batch (what
+# pandas converts to) is scanned, cast and written by one thread; several let both cores work.
+# Measured on a night of option quotes (97,720 rows) into the lake: 56 -> 33 ms, with raw's
+# 65,536-row row groups (warehouse/lake.py RAW_ROW_GROUP_ROWS).
+ARROW_CHUNK_ROWS = 16_384
 
 
 class DuplicateKeys(ValueError):
@@ -62,7 +67,10 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if len(table) <= ARROW_CHUNK_ROWS:
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_CHUNK_ROWS), schema=table.schema)
 
 
 def _upsert(

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from sources.contract import PRICES, Batch, conform
-from warehouse.load import DuplicateKeys, load_batch, load_universe
+from warehouse import lake
+from warehouse.load import ARROW_CHUNK_ROWS, DuplicateKeys, load_batch, load_universe
 
 T1 = dt.datetime(2025, 1, 27, 23, 30, tzinfo=dt.UTC)
 T2 = dt.datetime(2025, 1, 28, 23, 30, tzinfo=dt.UTC)
@@ -160,6 +161,33 @@ def test_bulk_load_handles_a_large_batch(con):
     r = load_batch(con, conform(PRICES, f), source="sample", run_id="big", loaded_at=T1)
     assert r.inserted == n
     assert con.execute("select count(*), count(distinct ticker) from raw.prices_daily").fetchone() == (n, 100)
+    # Handed to DuckDB in several Arrow record batches: every row arrives once, in its place.
+    assert n > 4 * ARROW_CHUNK_ROWS
+    assert con.execute(
+        "select count(distinct (ticker, trade_date)), min(trade_date), max(trade_date) from raw.prices_daily"
+    ).fetchone() == (n, dt.date(2000, 1, 3), dt.date(2000, 1, 3) + dt.timedelta(days=n // 100 - 1))
+    if lake.is_lake(con):
+        # The lake writes raw's files in row groups both cores encode (lake.RAW_ROW_GROUP_ROWS).
+        files = [r[0] for r in con.execute("select data_file from ducklake_list_files('bellwether', 'prices_daily', schema => 'raw')").fetchall()]
+        groups = con.execute(
+            "select row_group_num_rows from parquet_metadata($files) group by file_name, row_group_id, row_group_num_rows",
+            {"files": files},
+        ).fetchall()
+        assert sum(g for (g,) in groups) == n
+        assert max(g for (g,) in groups) == lake.RAW_ROW_GROUP_ROWS
+
+
+def test_a_key_twice_in_different_chunks_of_a_large_batch_is_refused(con):
+    """The batch's own keys are checked across every Arrow record batch it is handed over in."""
+    n = 3 * ARROW_CHUNK_ROWS
+    f = pd.DataFrame({
+        "ticker": [f"T{i:06d}" for i in range(n)], "trade_date": pd.Timestamp("2000-01-03"),
+        "close": 1.0, "adj_close": 1.0, "dividend": 0.0, "split_ratio": 1.0, "volume": 1,
+    })
+    f.loc[n - 1, "ticker"] = "T000000"  # the first row's key again, two chunks later
+    with pytest.raises(DuplicateKeys, match=r"ticker=T000000, trade_date=2000-01-03 \(2 times\)"):
+        load_batch(con, Batch(PRICES, f), source="sample", run_id="big", loaded_at=T1)
+    assert con.execute("select count(*) from raw.prices_daily").fetchone()[0] == 0
 
 
 def test_fetch_outcomes_are_recorded_with_the_batch(con):
