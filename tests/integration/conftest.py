@@ -138,3 +138,28 @@ def friday(tmp_path_factory) -> str:
         assert summary["status"] == "succeeded", summary
 
     return shared_lake(tmp_path_factory, "bundled-2025-01-24", build)
+
+
+SIX_TICKERS = (
+    "ticker,name,sector,cohort,role\n"
+    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
+    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
+)
+
+
+@pytest.fixture(scope="session")
+def six_friday(tmp_path_factory) -> tuple[str, str]:
+    """The night of Friday 2025-01-24 on the sample source for six names (SIX_TICKERS), 60
+    sessions of history: (the lake, its universe file). The nights after it (lake maintenance,
+    notebooks left open) go on from copies."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    universe = root / "six-tickers.csv"
+
+    def build(folder):
+        universe.write_text(SIX_TICKERS)
+        summary = nightly(run_date=dt.date(2025, 1, 24), source="sample", universe=str(universe),
+                          warehouse=lake_target(folder), history_sessions=60)
+        assert summary["status"] == "succeeded", summary
+
+    return shared_lake(tmp_path_factory, "six-2025-01-24", build), str(universe)

@@ -9,6 +9,7 @@ import pytest
 
 from sources.sample import SampleSource
 from tests.conftest import ROOT, bellwether_cmd, lake_target, publish
+from tests.integration.conftest import SIX_TICKERS
 from warehouse.connect import writer
 from warehouse.load import load_batch
 
@@ -158,16 +159,11 @@ def test_status_shows_freshness_runs_and_quarantine(cli_env, small_warehouse):
     assert "raw.putcall_daily │ ratio_is_a_reading │ 1 │ r1" in out
 
 
-SMALL_UNIVERSE = (
-    "ticker,name,sector,cohort,role\n"
-    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
-    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
-)
 
 
 def test_run_then_report_the_morning_brief(cli_env, tmp_path):
     universe = tmp_path / "universe.csv"
-    universe.write_text(SMALL_UNIVERSE)
+    universe.write_text(SIX_TICKERS)
     env = dict(cli_env, BELLWETHER_UNIVERSE=str(universe))
     r = cli(["run", "--date", "2025-01-27", "--history-sessions", "120"], env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -17,12 +17,7 @@ from tests.integration.test_racing_writers import checksums, compare, integrity_
 from warehouse import lake
 from warehouse.connect import LATEST, reader, writer
 
-NIGHTS = [dt.date(2025, 1, 23), dt.date(2025, 1, 24), dt.date(2025, 1, 27)]
-UNIVERSE = (
-    "ticker,name,sector,cohort,role\n"
-    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
-    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
-)
+NIGHTS = [dt.date(2025, 1, 24), dt.date(2025, 1, 27)]
 
 
 def cli(args, env, timeout=300):
@@ -30,19 +25,18 @@ def cli(args, env, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def nights(tmp_path_factory):
-    """Three nights on the sample source (six tickers) into a lake, and the first of them into a
-    single DuckDB file."""
+def nights(tmp_path_factory, six_friday):
+    """Two nights on the sample source (six names) in a lake: Friday's, shared with other
+    modules, and Monday's after it; and Friday's night alone in a single DuckDB file."""
+    from tests.conftest import copy_lake
+
+    friday, universe = six_friday
     folder = tmp_path_factory.mktemp("nights")
-    universe = folder / "universe.csv"
-    universe.write_text(UNIVERSE)
-    target, single = lake_target(folder), str(folder / "single.duckdb")
-    runs = []
-    for day in NIGHTS:
-        args = dict(run_date=day, source="sample", universe=str(universe), history_sessions=60)
-        runs.append(nightly(warehouse=target, **args)["run_id"])
-        if day == NIGHTS[0]:
-            nightly(warehouse=single, **args)
+    target, single = copy_lake(friday, folder), str(folder / "single.duckdb")
+    args = dict(source="sample", universe=universe, history_sessions=60)
+    runs = [fetch(target, "select run_id from audit.runs where flow = 'nightly'")[0][0]]
+    runs.append(nightly(run_date=NIGHTS[1], warehouse=target, **args)["run_id"])
+    nightly(run_date=NIGHTS[0], warehouse=single, **args)
     return target, single, runs, universe
 
 

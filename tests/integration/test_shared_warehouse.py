@@ -19,7 +19,7 @@ import pytest
 
 from sources import calendar
 from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_target
-from tests.integration.conftest import fetch, scalar
+from tests.integration.conftest import SIX_TICKERS, fetch, scalar
 from tests.integration.test_racing_writers import Child, checksums, compare, integrity_problems
 
 
@@ -34,11 +34,7 @@ FIRST = dict(start=dt.date(2022, 11, 1), end=dt.date(2022, 12, 30), source="samp
 # readers to ask again and again while it writes (two years cost twice the time and proved nothing more).
 LONG = dict(start=dt.date(2023, 1, 3), end=dt.date(2023, 12, 29), source="sample", chunk="quarter",
             datasets="prices_daily,putcall_daily")
-UNIVERSE = (
-    "ticker,name,sector,cohort,role\n"
-    "SPY,S&P 500 ETF,Index,,index_proxy\nQQQ,Nasdaq 100 ETF,Index,,index_proxy\nXLK,Technology ETF,Technology,,sector_proxy\n"
-    "NVDA,NVIDIA,Technology,ai,stock\nMSFT,Microsoft,Technology,ai,stock\nKO,Coca-Cola,Consumer Staples,non_ai,stock\n"
-)
+UNIVERSE = SIX_TICKERS
 
 
 def as_args(job: dict) -> list[str]:
@@ -235,7 +231,7 @@ print("after", *con.execute(q).fetchone(), flush=True)
 """
 
 
-def test_a_notebook_left_open_mid_transaction_never_stops_a_night(cli_env, tmp_path):
+def test_a_notebook_left_open_mid_transaction_never_stops_a_night(cli_env, tmp_path, six_friday):
     """Two notebooks hold a transaction open on the lake (one through `bellwether attach`, one
     with a plain read-write ATTACH) while two nights run and publish: both nights succeed, each
     notebook keeps reading the state its transaction began on, and a read-write notebook sees the
@@ -243,15 +239,13 @@ def test_a_notebook_left_open_mid_transaction_never_stops_a_night(cli_env, tmp_p
     attaches again)."""
     from flows.nightly import nightly
 
-    universe = tmp_path / "universe.csv"
-    universe.write_text(UNIVERSE)
-    target = cli_env["BELLWETHER_WAREHOUSE"]
-    env = dict(cli_env, BELLWETHER_UNIVERSE=str(universe))
+    friday, universe = six_friday  # Friday 2025-01-24's night (six names), shared with other modules
+    target = copy_lake(friday, tmp_path, "cli")
+    assert target == cli_env["BELLWETHER_WAREHOUSE"]
+    env = dict(cli_env, BELLWETHER_UNIVERSE=universe)
 
     def night(day: dt.date) -> dict:
-        return nightly(run_date=day, source="sample", universe=str(universe), warehouse=target, history_sessions=60)
-
-    assert night(dt.date(2025, 1, 24))["status"] == "succeeded"
+        return nightly(run_date=day, source="sample", universe=universe, warehouse=target, history_sessions=60)
     attach_sql = tmp_path / "attach.sql"
     attach_sql.write_text(cli(["attach"], env).stdout)
     lake_path = target.removeprefix("ducklake:sqlite:")
