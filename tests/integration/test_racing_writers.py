@@ -340,9 +340,9 @@ def rows_written_by(path, run_id: str) -> int:
 
 # -- the races -------------------------------------------------------------------------------------
 
-START, END = dt.date(2025, 1, 2), dt.date(2025, 1, 24)
+START, END = dt.date(2025, 1, 13), dt.date(2025, 1, 24)
 TICKERS, DATASETS = "SPY,NVDA,MSFT", "prices_daily,putcall_daily"
-CHUNKS = 4 * 2  # four weeks x two datasets
+CHUNKS = 2 * 2  # two weeks x two datasets: the nightly knocks after the first, the rest load after the thaw
 NIGHT = dt.date(2025, 1, 30)  # after the range; its 5-session lookback reaches back into it (2025-01-23, 24)
 HISTORY = 30  # sessions of first history for the tickers the backfill did not load
 BACKFILL = ["backfill", "--start", str(START), "--end", str(END), "--source", "sample", "--chunk", "week",
