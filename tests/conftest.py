@@ -144,35 +144,33 @@ PER_TEST_GROUPS = {
 # run, summed per group). The scheduler hands groups out in collection order (`--no-loadscope-
 # reorder` in pyproject.toml: by default xdist puts the groups with the most tests first, which
 # left the few long ones to the end, one worker busy and the other idle); longest first keeps
-# both workers busy to the end. Groups not listed take less than ~15 s and follow in collection
-# order.
+# both workers busy to the end (measured 2026-12-07). Groups not listed take less than ~10 s
+# and follow in collection order.
 GROUP_SECONDS = {
-    "tests.integration.test_racing_writers": 160,
-    "tests.integration.test_lake_ops": 150,
-    "tests.integration.test_team": 150,
-    "tests.integration.test_nightly_sample": 125,
-    "real-files": 110,
-    "tests.unit.test_bench": 105,
-    "tests.property.test_corrupted_inputs": 100,
-    "tests.integration.test_nightly_live_retry::test_a_night_with_failing_tickers_ends_partial_naming_every_one_then_a_retry_fetches_just_them": 75,
-    "tests.integration.test_shared_warehouse::test_readers_answer_during_a_long_backfill_and_never_see_half_of_it": 70,
-    "tests.integration.test_shared_warehouse::test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement": 55,
-    "tests.integration.test_marts_sample": 55,
-    "tests.integration.test_checks_blocking": 52,
-    "tests.integration.test_shared_warehouse::test_a_notebook_left_open_mid_transaction_never_stops_a_night": 52,
-    "tests.integration.test_backfill::test_a_killed_backfill_resumes_to_the_same_tables_as_an_uninterrupted_one": 50,
-    "tests.integration.test_cli::test_run_then_report_the_morning_brief": 42,
-    "tests.integration.test_universe_sp500": 39,
-    "tests.integration.test_cli::test_second_writer_is_refused_cleanly_and_readers_are_not": 37,
-    "tests.integration.test_serve": 34,
-    "tests.integration.test_nightly_live_retry::test_a_resumed_backfill_fetches_only_the_tickers_its_chunks_owe": 30,
-    "tests.integration.test_backfill::test_the_dask_runner_fetches_on_a_two_worker_local_cluster": 28,
-    "tests.unit.test_checks_files": 25,
-    "tests.unit.test_connect": 20,
-    "tests.integration.test_nightly_live": 16,
-    "tests.integration.test_nightly_files": 15,
-    "tests.integration.test_backfill::test_a_backfill_started_while_another_run_writes_is_refused_cleanly": 15,
-    "tests.unit.test_load": 15,
+    "tests.integration.test_lake_ops": 105,
+    "tests.integration.test_racing_writers": 90,
+    "real-files": 75,
+    "tests.integration.test_team": 70,
+    "tests.property.test_corrupted_inputs": 65,
+    "tests.integration.test_shared_warehouse::test_readers_answer_during_a_long_backfill_and_never_see_half_of_it": 60,
+    "tests.integration.test_nightly_sample": 55,
+    "tests.unit.test_bench": 50,
+    "tests.integration.test_nightly_live_retry::test_a_night_with_failing_tickers_ends_partial_naming_every_one_then_a_retry_fetches_just_them": 40,
+    "tests.integration.test_backfill::test_a_killed_backfill_resumes_to_the_same_tables_as_an_uninterrupted_one": 35,
+    "tests.integration.test_checks_blocking": 30,
+    "tests.integration.test_shared_warehouse::test_query_as_of_an_earlier_run_reads_the_marts_before_a_restatement": 30,
+    "tests.integration.test_marts_sample": 30,
+    "tests.integration.test_cli::test_run_then_report_the_morning_brief": 30,
+    "tests.integration.test_shared_warehouse::test_a_notebook_left_open_mid_transaction_never_stops_a_night": 25,
+    "tests.integration.test_cli::test_second_writer_is_refused_cleanly_and_readers_are_not": 20,
+    "tests.integration.test_serve": 20,
+    "tests.integration.test_nightly_live_retry::test_a_resumed_backfill_fetches_only_the_tickers_its_chunks_owe": 20,
+    "tests.integration.test_universe_sp500": 15,
+    "tests.integration.test_backfill::test_the_dask_runner_fetches_on_a_two_worker_local_cluster": 15,
+    "tests.integration.test_backfill::test_a_backfill_started_while_another_run_writes_is_refused_cleanly": 12,
+    "tests.integration.test_cli::test_build_checks_each_table_and_checks_shows_the_results": 12,
+    "tests.integration.test_nightly_live": 10,
+    "tests.integration.test_nightly_files": 10,
 }
 
 
