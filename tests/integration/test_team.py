@@ -65,8 +65,11 @@ def team_night(team, tmp_path_factory):
     from flows.nightly import nightly
 
     pg, bucket, target, env = team
+    # Prefect's home as `cli_env` keeps it: one per xdist worker, its database made once (in a new
+    # home the first `bellwether run` creates and migrates Prefect's database first: 3-4 s here).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     machine = dict(os.environ) | env | {"BELLWETHER_WAREHOUSE": target, "PYTHONPATH": str(ROOT),
-                                        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+                                        "PREFECT_HOME": str(ROOT / "warehouse" / f".prefect-tests-{worker}")}
     refused = cli(["query", "select 1"], machine)
     init = cli(["init", "--data-path", f"s3://{bucket.bucket}/bellwether/"], machine)
     assert init.returncode == 0, init.stdout + init.stderr
