@@ -4,14 +4,15 @@
 create or replace macro pct_diff(a, b) as 100 * (a / b - 1);
 
 -- Percentile rank, 0-100, of a row's value within its trailing window of n values (itself
--- included, none NULL): the share of the values that are <= it. The window's largest value
--- ranks 100, its smallest 100/n. Takes the window's cume_dist(order by value), which is that
--- share as a fraction (ties count as <=), and n: the count is recovered exactly (a rounding of
--- count/n * n) so that the rank is 100.0 * count / n to the last bit. A framed cume_dist
--- counts without building each row's window as a list (30,000 lists of 504 values for
--- putcall_sentiment, most of its build time).
-create or replace macro trailing_pct_rank(window_cume_dist, n) as (
-    100.0 * round(window_cume_dist * n) / n
+-- included): the share of the values that are <= it. The window's largest value ranks 100, its
+-- smallest 100/n. NULL until the window holds n values (n_values: the window's count of them,
+-- NULLs not counted). Takes the window's cume_dist(order by value), which is that share as a
+-- fraction (ties count as <=): the count is recovered exactly (a rounding of count/n * n) so
+-- that the rank is 100.0 * count / n to the last bit. A framed cume_dist counts without
+-- building each row's window as a list (30,000 lists of 504 values for putcall_sentiment, most
+-- of its build time).
+create or replace macro trailing_pct_rank(window_cume_dist, n_values, n) as (
+    case when n_values = n then 100.0 * round(window_cume_dist * n) / n end
 );
 
 -- putcall_sentiment regime: pct_rank_252 at or below this is 'complacent' (few puts).

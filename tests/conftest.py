@@ -212,14 +212,19 @@ def pytest_xdist_node_collection_finished(node, ids):
         )
 
 
+def worker_prefect_home() -> str:
+    """Prefect's home for CLI runs of this xdist worker: its database is made once and kept
+    (two ephemeral servers must not share a SQLite database, so one per worker)."""
+    return str(ROOT / "warehouse" / f".prefect-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+
+
 @pytest.fixture
 def cli_env(tmp_path) -> dict:
     """Environment for running the `bellwether` CLI in a subprocess (one Prefect home per
     xdist worker: two ephemeral servers must not share a SQLite database)."""
     env = dict(os.environ)
     env["BELLWETHER_WAREHOUSE"] = lake_target(tmp_path, "cli")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    env["PREFECT_HOME"] = str(ROOT / "warehouse" / f".prefect-tests-{worker}")
+    env["PREFECT_HOME"] = worker_prefect_home()
     env["PYTHONPATH"] = str(ROOT)
     return env
 

@@ -317,8 +317,6 @@ def create_lake(target: str | Path, *, data_path: str | None, run_id: str, now: 
         try:
             configure(con)
             schema.ensure(con)
-            if t.kind == LAKE:
-                lake.tune(con)
             if t.kind == LAKE and existed and data_path and lake.data_path_of(con).rstrip("/") != data_path.rstrip("/"):
                 raise lake.LakeError(f"{t.describe()} exists with its data at {lake.data_path_of(con)}, not {data_path}")
             if existed:

@@ -68,8 +68,6 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    if len(table) <= ARROW_CHUNK_ROWS:
-        return table
     return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_CHUNK_ROWS), schema=table.schema)
 
 

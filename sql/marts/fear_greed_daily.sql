@@ -324,7 +324,7 @@ reading_scores as (
     select
         trade_date,
         component,
-        case when n_504 = 504 then trailing_pct_rank(cume_dist_504, 504) end as score
+        trailing_pct_rank(cume_dist_504, n_504, 504) as score
     from reading_history
 ),
 

@@ -89,8 +89,8 @@ ranked as (
         case when n_5 = 5 then avg_5 end as ratio_ma_5,
         case when n_10 = 10 then avg_10 end as ratio_ma_10,
         case when n_21 = 21 then avg_21 end as ratio_ma_21,
-        case when n_252 = 252 then trailing_pct_rank(cume_dist_252, 252) end as pct_rank_252,
-        case when n_504 = 504 then trailing_pct_rank(cume_dist_504, 504) end as pct_rank_504,
+        trailing_pct_rank(cume_dist_252, n_252, 252) as pct_rank_252,
+        trailing_pct_rank(cume_dist_504, n_504, 504) as pct_rank_504,
         case
             when n_252 = 252 and stdev_252 > 0 then (ratio - avg_252) / stdev_252
         end as zscore_252

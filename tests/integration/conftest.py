@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from flows.nightly import nightly
-from tests.conftest import lake_target
+from tests.conftest import lake_catalog, lake_target
 from warehouse.connect import LATEST, reader
 
 RAW_TABLES = ("prices_daily", "putcall_daily", "fundamentals_quarterly", "option_quotes", "valuation_snapshots", "universe")
@@ -152,14 +152,12 @@ def six_friday(tmp_path_factory) -> tuple[str, str]:
     """The night of Friday 2025-01-24 on the sample source for six names (SIX_TICKERS), 60
     sessions of history: (the lake, its universe file). The nights after it (lake maintenance,
     notebooks left open) go on from copies."""
-    root = tmp_path_factory.getbasetemp()
-    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
-    universe = root / "six-tickers.csv"
 
     def build(folder):
-        universe.write_text(SIX_TICKERS)
-        summary = nightly(run_date=dt.date(2025, 1, 24), source="sample", universe=str(universe),
+        (folder / "universe.csv").write_text(SIX_TICKERS)
+        summary = nightly(run_date=dt.date(2025, 1, 24), source="sample", universe=str(folder / "universe.csv"),
                           warehouse=lake_target(folder), history_sessions=60)
         assert summary["status"] == "succeeded", summary
 
-    return shared_lake(tmp_path_factory, "six-2025-01-24", build), str(universe)
+    target = shared_lake(tmp_path_factory, "six-2025-01-24", build)
+    return target, str(lake_catalog(target).parent / "universe.csv")

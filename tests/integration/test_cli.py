@@ -159,8 +159,6 @@ def test_status_shows_freshness_runs_and_quarantine(cli_env, small_warehouse):
     assert "raw.putcall_daily │ ratio_is_a_reading │ 1 │ r1" in out
 
 
-
-
 def test_run_then_report_the_morning_brief(cli_env, tmp_path):
     universe = tmp_path / "universe.csv"
     universe.write_text(SIX_TICKERS)

@@ -39,7 +39,7 @@ import yaml
 
 from sources import calendar
 from sources.contract import DATASETS as RAW_DATASETS
-from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_catalog, lake_target
+from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_catalog, lake_target, worker_prefect_home
 from warehouse.connect import LATEST, reader
 
 # -- a CLI run in a subprocess -------------------------------------------------------------------
@@ -370,10 +370,9 @@ def envs(prefect_harness) -> dict[str, dict]:
 
     base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     base |= {"PYTHONPATH": str(ROOT), "PREFECT_LOGGING_LEVEL": "INFO", "BELLWETHER_PROGRESS": "off"}
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return {
         "served": base | {"PREFECT_API_URL": PREFECT_API_URL.value()},
-        "cron": base | {"PREFECT_HOME": str(ROOT / "warehouse" / f".prefect-tests-{worker}")},  # as `cli_env`
+        "cron": base | {"PREFECT_HOME": worker_prefect_home()},
     }
 
 

@@ -34,7 +34,6 @@ FIRST = dict(start=dt.date(2022, 11, 1), end=dt.date(2022, 12, 30), source="samp
 # readers to ask again and again while it writes (two years cost twice the time and proved nothing more).
 LONG = dict(start=dt.date(2023, 1, 3), end=dt.date(2023, 12, 29), source="sample", chunk="quarter",
             datasets="prices_daily,putcall_daily")
-UNIVERSE = SIX_TICKERS
 
 
 def as_args(job: dict) -> list[str]:
@@ -53,7 +52,7 @@ def test_readers_answer_during_a_long_backfill_and_never_see_half_of_it(cli_env,
     from flows.backfill import backfill
 
     universe = tmp_path / "universe.csv"
-    universe.write_text(UNIVERSE)
+    universe.write_text(SIX_TICKERS)
     env = dict(cli_env, BELLWETHER_PROGRESS="off", PREFECT_LOGGING_LEVEL="INFO", BELLWETHER_UNIVERSE=str(universe))
     reference = lake_target(tmp_path / "reference")
     assert backfill(warehouse=reference, universe=str(universe), **FIRST)["status"] == "succeeded"

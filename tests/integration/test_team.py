@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
-from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_target
+from tests.conftest import ROOT, bellwether_cmd, copy_lake, lake_target, worker_prefect_home
 from tests.integration.conftest import fetch, scalar
 
 SELLOFF = dt.date(2025, 1, 27)
@@ -65,11 +65,10 @@ def team_night(team, tmp_path_factory):
     from flows.nightly import nightly
 
     pg, bucket, target, env = team
-    # Prefect's home as `cli_env` keeps it: one per xdist worker, its database made once (in a new
-    # home the first `bellwether run` creates and migrates Prefect's database first: 3-4 s here).
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The worker's Prefect home, made once (in a new one the first `bellwether run` creates and
+    # migrates Prefect's database first: 3-4 s here).
     machine = dict(os.environ) | env | {"BELLWETHER_WAREHOUSE": target, "PYTHONPATH": str(ROOT),
-                                        "PREFECT_HOME": str(ROOT / "warehouse" / f".prefect-tests-{worker}")}
+                                        "PREFECT_HOME": worker_prefect_home()}
     refused = cli(["query", "select 1"], machine)
     init = cli(["init", "--data-path", f"s3://{bucket.bucket}/bellwether/"], machine)
     assert init.returncode == 0, init.stdout + init.stderr
@@ -145,7 +144,7 @@ def test_one_writer_across_machines_and_readers_are_never_refused(team_night, te
     assert fetch(target, "select count(*) from audit.runs where status = 'running'") == [(0,)]
 
 
-def test_a_lake_kept_on_one_machine_moves_into_the_team_catalog(team, tmp_path, cli_env, friday):
+def test_a_lake_kept_on_one_machine_moves_into_the_team_catalog(team, tmp_path, friday):
     """Someone who started alone (the default SQLite lake) moves to the team set-up: `init` a new
     PostgreSQL catalog with its files on S3, then `migrate --from ducklake:sqlite:...`. Every raw
     and audit row arrives (the snapshots' history too), the marts are rebuilt and published, and
@@ -154,7 +153,7 @@ def test_a_lake_kept_on_one_machine_moves_into_the_team_catalog(team, tmp_path, 
     solo = copy_lake(friday, tmp_path / "solo")  # a night on the bundled universe, shared with other modules
     conninfo = pg.create_database("moved")
     machine = dict(os.environ) | env | {"BELLWETHER_WAREHOUSE": f"ducklake:postgres:{conninfo}", "PYTHONPATH": str(ROOT),
-                                        "PREFECT_HOME": cli_env["PREFECT_HOME"]}
+                                        "PREFECT_HOME": worker_prefect_home()}
     r = cli(["init", "--data-path", f"s3://{bucket.bucket}/moved/"], machine)
     assert r.returncode == 0, r.stdout + r.stderr
     r = cli(["migrate", "--from", solo], machine)
