@@ -51,28 +51,48 @@ windows as (
         sum(close) over (by_ticker rows between 24 preceding and current row) as sum_25,
         max(close) over (by_ticker rows between 251 preceding and current row) as max_252,
         min(close) over (by_ticker rows between 251 preceding and current row) as min_252,
-        avg(volume) over (by_ticker rows between 49 preceding and current row) as avg_volume_50,
-        count(volume) over (by_ticker rows between 49 preceding and current row) as n_volume_50
+        -- A missing volume enters the average as NaN, so a window holding one averages to NaN
+        -- (made NULL below): the 50 volumes are all there without a second framed count.
+        -- Volumes are whole numbers: summed as doubles they stay exact (below 2^53 shares),
+        -- so the average is the integer average's, bit for bit.
+        avg(coalesce(cast(volume as double), cast('nan' as double)))
+            over (by_ticker rows between 49 preceding and current row) as avg_volume_50
     from prices
     window by_ticker as (partition by ticker order by trade_date)
 ),
 
 -- The 50-, 100-, 125- and 200-session sums are 25-session sums end to end (one framed window
 -- instead of four; each term is a short window's sum, so no precision is lost as it would be
--- subtracting running totals).
+-- subtracting running totals): the second pass takes each earlier 25-session sum once.
+lagged as (
+    select
+        *,
+        -- A missing return (a ticker's first row, a non-positive price) enters as 1e100 times
+        -- its row number: a window holding one or more (each different) has a deviation above
+        -- 1e50 (made NULL below), where real returns give one below 10, so a whole window is
+        -- known without a second framed count. NaN would say it more plainly, but stddev_samp
+        -- refuses a non-finite result. A window without one is computed as before, bit for bit:
+        -- its segments hold only its own rows.
+        stddev_samp(coalesce(log_return_1d, 1e100 * n_rows))
+            over (by_ticker rows between 20 preceding and current row) as stddev_21,
+        lag(sum_25, 25) over by_ticker as sum_25_25_back,
+        lag(sum_25, 50) over by_ticker as sum_25_50_back,
+        lag(sum_25, 75) over by_ticker as sum_25_75_back,
+        lag(sum_25, 100) over by_ticker as sum_25_100_back,
+        lag(sum_25, 125) over by_ticker as sum_25_125_back,
+        lag(sum_25, 150) over by_ticker as sum_25_150_back,
+        lag(sum_25, 175) over by_ticker as sum_25_175_back
+    from windows
+    window by_ticker as (partition by ticker order by trade_date)
+),
+
 block_sums as (
     select
         *,
-        stddev_samp(log_return_1d) over (by_ticker rows between 20 preceding and current row) as stddev_21,
-        count(log_return_1d) over (by_ticker rows between 20 preceding and current row) as n_returns_21,
-        sum_25 + lag(sum_25, 25) over by_ticker as sum_50,
-        sum_25 + lag(sum_25, 25) over by_ticker + lag(sum_25, 50) over by_ticker
-        + lag(sum_25, 75) over by_ticker as sum_100,
-        lag(sum_25, 100) over by_ticker as sum_25_100_back,
-        lag(sum_25, 125) over by_ticker + lag(sum_25, 150) over by_ticker
-        + lag(sum_25, 175) over by_ticker as sum_75_125_back
-    from windows
-    window by_ticker as (partition by ticker order by trade_date)
+        sum_25 + sum_25_25_back as sum_50,
+        sum_25 + sum_25_25_back + sum_25_50_back + sum_25_75_back as sum_100,
+        sum_25_125_back + sum_25_150_back + sum_25_175_back as sum_75_125_back
+    from lagged
 ),
 
 full_windows as (
@@ -92,8 +112,10 @@ full_windows as (
         case when n_rows >= 200 then (sum_100 + sum_25_100_back + sum_75_125_back) / 200 end as sma_200,
         case when n_rows >= 252 then max_252 end as high_52w,
         case when n_rows >= 252 then min_252 end as low_52w,
-        case when n_returns_21 = 21 then stddev_21 * sqrt(252) * 100 end as realized_vol_21d_pct,
-        case when n_volume_50 = 50 then avg_volume_50 end as volume_avg_50
+        case
+            when n_rows >= 22 and stddev_21 < 1e50 then stddev_21 * sqrt(252) * 100
+        end as realized_vol_21d_pct,
+        case when n_rows >= 50 and not isnan(avg_volume_50) then avg_volume_50 end as volume_avg_50
     from block_sums
 ),
 

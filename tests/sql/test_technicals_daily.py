@@ -120,6 +120,34 @@ def test_realized_volatility_by_hand(mem):
     assert f.loc[22, "realized_vol_21d_pct"] == pytest.approx(a * math.sqrt(22 / 21) * math.sqrt(252) * 100)
 
 
+def test_a_non_positive_price_leaves_its_returns_out_of_the_volatility(mem):
+    # The land checks quarantine such rows; one reaching raw by another way must not fail the
+    # build (ln) nor count as a return. Day 30's adj_close is 0: returns 30 and 31 are missing,
+    # so the 21-return windows of days 30..51 are short (NULL) and day 52's is whole again. A
+    # second ticker has 25 non-positive days in a row: every window of missing returns is NULL
+    # too, never a volatility of 0.
+    days = calendar.sessions("2024-01-02", "2024-12-31")[:80]
+    rng = np.random.default_rng(7)
+    adj = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 80)))
+    broken = {"ONE": {30}, "RUN": set(range(20, 45))}
+    bars = [(t, d, 50.0, 0.0 if i in broken[t] else float(adj[i]), 1000 + i)
+            for t in broken for i, d in enumerate(days)]
+    insert_bars(mem, bars)
+    build(mem, run_date=RUN, select=TECHNICALS_ONLY)
+    f = frame(mem)
+    for ticker, bad in broken.items():
+        vol = f[f["ticker"] == ticker]["realized_vol_21d_pct"].tolist()
+        missing = {0} | bad | {i + 1 for i in bad}  # the first day has no return either
+        for i in range(80):
+            whole = i >= 21 and not missing & set(range(i - 20, i + 1))
+            if not whole:
+                assert pd.isna(vol[i]), (ticker, i, vol[i])
+                continue
+            returns = np.diff(np.log(adj[i - 21 : i + 1]))
+            assert vol[i] == pytest.approx(np.std(returns, ddof=1) * math.sqrt(252) * 100, rel=1e-12), (ticker, i)
+    assert not pd.isna(f[f["ticker"] == "ONE"]["realized_vol_21d_pct"].iloc[52])
+
+
 def synthetic(seed=1, n=320):
     rng = np.random.default_rng(seed)
     days = calendar.sessions("2023-01-03", "2026-12-31")[:n]
