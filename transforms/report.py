@@ -217,8 +217,11 @@ def chart_fundamentals(fundamentals: pd.DataFrame) -> str | None:
     margin.plot(labels, fundamentals["gross_margin_pct"], color="#d62728", marker="o", label="gross margin")
     margin.plot(labels, fundamentals["gross_margin_8q_avg_pct"], color="#d62728", linestyle="--", label="8-quarter average")
     margin.set_ylabel("gross margin (%)")
-    margin.legend(loc="upper left", frameon=False)
-    ax.set_title(f"{FUNDAMENTALS_TICKER}: revenue by quarter and gross margin, as reported by then")
+    # One legend for both axes, above the plot: inside it, it sat on the bars and the margin line
+    # wherever they happened to be high.
+    handles = ax.get_legend_handles_labels()[0] + margin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False)
+    ax.set_title(f"{FUNDAMENTALS_TICKER}: revenue by quarter and gross margin, as reported by then", pad=20)
     return _svg(fig)
 
 
