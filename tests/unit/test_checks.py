@@ -286,3 +286,24 @@ def test_a_null_date_in_a_failing_key_is_sampled_as_null(tmp_path, gx):
     frame = prices([("SPY", None, 1.0, 1.0, 1.0)])
     (r,) = checks.check_batch(duckdb.connect(), frame, cf, run_date=RUN, expectations=gx).results
     assert not r.success and r.sample_keys == [{"ticker": "SPY", "trade_date": None}]
+
+
+def test_the_expectation_lookups_on_one_configuration_equal_great_expectations_own(gx):
+    """`checks.lookups_on_one_configuration` replaces two of Great Expectations' methods for
+    speed on the releases it was checked against (the pinned one among them: this fails when
+    Great Expectations is upgraded, to be checked again). For every expectation of every checks
+    file, both give the same dicts as the originals."""
+    from great_expectations.expectations.expectation import Expectation
+
+    assert checks.lookups_on_one_configuration(), "Great Expectations was upgraded: compare its two methods again"
+    original_domain, original_success = Expectation._bellwether_original_lookups
+    assert Expectation._get_success_kwargs is not original_success
+    compared = set()
+    for cf in checks.discover_checks().values():
+        for c in cf.expectations:
+            e = checks._expectation_class(c.expectation)(**dict(c.kwargs or {}), meta={"bellwether_i": 0})
+            assert e._get_domain_kwargs() == original_domain(e), (cf.table, c.name)
+            got, want = e._get_success_kwargs(), original_success(e)
+            assert got == want and list(got) == list(want), (cf.table, c.name)
+            compared.add(c.expectation)
+    assert len(compared) >= 8, compared  # every kind of expectation the checks use
