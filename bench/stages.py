@@ -86,10 +86,6 @@ def remove(t: str) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
     if parse(t).is_lake:
         shutil.rmtree(parse(t).default_data_path, ignore_errors=True)
-        # The single-file storage's stage of the same name, left by an earlier run in this work
-        # folder: a new lake beside it would be refused as a warehouse not yet migrated.
-        for suffix in ("", ".wal", ".lock"):
-            Path(str(path.with_suffix(".duckdb")) + suffix).unlink(missing_ok=True)
 
 
 def exists(t: str) -> bool:
@@ -141,6 +137,10 @@ def _builds(results) -> dict:
 def stage_load(work: Path, market: BenchMarket) -> dict:
     path = target(work, "load")
     remove(path)
+    if parse(path).is_lake:
+        # The single-file storage's load stage, left by an earlier run in this work folder: a new
+        # lake beside it would be refused as a warehouse not yet migrated.
+        remove(str(parse(path).path.with_suffix(".duckdb")))
     rows: dict[str, int] = {}
     seconds: dict[str, float] = {}
     with writer(path, holder="bench load") as con:

@@ -96,11 +96,20 @@ def any_con(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One Prefect test server for the whole session (starting one costs ~15 s)."""
+    """One Prefect test server for the whole session (starting one costs ~15 s). Flow runs in
+    the test processes send no heartbeats: Prefect joins a run's heartbeat thread as the run
+    ends, and that thread sleeps in one-second steps, so each run ended up to a second after its
+    work (half a second on average, over a hundred runs a session). Heartbeats let a server mark
+    a crashed run; no test is about them, and the CLI runs the tests start keep Prefect's own."""
+    from prefect.context import SettingsContext
+    from prefect.settings import get_current_settings
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
-        yield
+        settings = get_current_settings()
+        quiet = settings.model_copy(update={"flows": settings.flows.model_copy(update={"heartbeat_frequency": None})})
+        with SettingsContext(profile=SettingsContext.get().profile, settings=quiet):
+            yield
 
 
 REAL_FILE_FIXTURES = {"real_data", "real_folder", "real_warehouse"}
