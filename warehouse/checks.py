@@ -282,15 +282,15 @@ def lookups_on_one_configuration() -> bool:
     if gx.__version__ not in KWARGS_FIX_VERSIONS:
         return False
 
+    def lookup(self, kwargs: dict, keys) -> dict:
+        return {key: kwargs.get(key, self._get_default_value(key)) for key in keys}
+
     def _get_domain_kwargs(self) -> dict:
-        kwargs = self.configuration.kwargs
-        return {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
+        return lookup(self, self.configuration.kwargs, self.domain_keys)
 
     def _get_success_kwargs(self) -> dict:
-        kwargs = self.configuration.kwargs
-        out = {key: kwargs.get(key, self._get_default_value(key)) for key in self.success_keys}
-        out.update({key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys})
-        return out
+        kwargs = self.configuration.kwargs  # the success keys, then the domain keys over them
+        return lookup(self, kwargs, self.success_keys) | lookup(self, kwargs, self.domain_keys)
 
     # Kept for the test that compares the two with these.
     Expectation._bellwether_original_lookups = (Expectation._get_domain_kwargs, Expectation._get_success_kwargs)
