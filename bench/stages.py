@@ -76,8 +76,10 @@ def _now() -> dt.datetime:
 
 
 def target(work: Path, name: str) -> str:
-    """The warehouse `name` in `work` on the storage measured."""
-    return f"ducklake:sqlite:{work / name}.sqlite" if storage() == "ducklake" else str(work / f"{name}.duckdb")
+    """The warehouse `name` in `work` on the storage measured. The single file is not named
+    `name.duckdb`: a lake opened beside a DuckDB file of its own name is refused as a warehouse
+    not yet migrated, and both storages' stages share one work folder."""
+    return f"ducklake:sqlite:{work / name}.sqlite" if storage() == "ducklake" else str(work / f"{name}-file.duckdb")
 
 
 def remove(t: str) -> None:
@@ -137,10 +139,6 @@ def _builds(results) -> dict:
 def stage_load(work: Path, market: BenchMarket) -> dict:
     path = target(work, "load")
     remove(path)
-    if parse(path).is_lake:
-        # The single-file storage's load stage, left by an earlier run in this work folder: a new
-        # lake beside it would be refused as a warehouse not yet migrated.
-        remove(str(parse(path).path.with_suffix(".duckdb")))
     rows: dict[str, int] = {}
     seconds: dict[str, float] = {}
     with writer(path, holder="bench load") as con:

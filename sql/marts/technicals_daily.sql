@@ -86,12 +86,15 @@ lagged as (
     window by_ticker as (partition by ticker order by trade_date)
 ),
 
+-- Each longer sum is the one before it plus the next blocks (added in this order, the sums are
+-- the same to the last bit as they were when each was written out in full).
 block_sums as (
     select
         *,
         sum_25 + sum_25_25_back as sum_50,
-        sum_25 + sum_25_25_back + sum_25_50_back + sum_25_75_back as sum_100,
-        sum_25_125_back + sum_25_150_back + sum_25_175_back as sum_75_125_back
+        sum_50 + sum_25_50_back + sum_25_75_back as sum_100,
+        sum_100 + sum_25_100_back as sum_125,
+        sum_125 + (sum_25_125_back + sum_25_150_back + sum_25_175_back) as sum_200
     from lagged
 ),
 
@@ -108,8 +111,8 @@ full_windows as (
         case when n_rows >= 20 then sum_20 / 20 end as sma_20,
         case when n_rows >= 50 then sum_50 / 50 end as sma_50,
         case when n_rows >= 100 then sum_100 / 100 end as sma_100,
-        case when n_rows >= 125 then (sum_100 + sum_25_100_back) / 125 end as sma_125,
-        case when n_rows >= 200 then (sum_100 + sum_25_100_back + sum_75_125_back) / 200 end as sma_200,
+        case when n_rows >= 125 then sum_125 / 125 end as sma_125,
+        case when n_rows >= 200 then sum_200 / 200 end as sma_200,
         case when n_rows >= 252 then max_252 end as high_52w,
         case when n_rows >= 252 then min_252 end as low_52w,
         case

@@ -239,9 +239,8 @@ def test_a_notebook_left_open_mid_transaction_never_stops_a_night(cli_env, tmp_p
     from flows.nightly import nightly
 
     friday, universe = six_friday  # Friday 2025-01-24's night (six names), shared with other modules
-    target = copy_lake(friday, tmp_path, "cli")
-    assert target == cli_env["BELLWETHER_WAREHOUSE"]
-    env = dict(cli_env, BELLWETHER_UNIVERSE=universe)
+    target = copy_lake(friday, tmp_path, "notebooks")
+    env = dict(cli_env, BELLWETHER_WAREHOUSE=target, BELLWETHER_UNIVERSE=universe)
 
     def night(day: dt.date) -> dict:
         return nightly(run_date=day, source="sample", universe=universe, warehouse=target, history_sessions=60)
